@@ -1,0 +1,63 @@
+# Secretária Virtual — `make run` starts the product, `make test` runs every check.
+# With DATABASE_URL / REDIS_URL unset, both use an embedded PostgreSQL and Redis under ./var/.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?= -n 2
+
+.PHONY: help init install run test lint format migrate worker periodic services stop clean
+
+help:
+	@echo "make run      start the product (app on :8080, worker, periodic runner) with a demo clinic"
+	@echo "make test     lint + the whole test suite (real PostgreSQL and Redis)"
+	@echo "make init     create .venv and .env (from .env.example)"
+	@echo "make migrate  apply migrations to the public schema and every clinic"
+	@echo "make worker   run one RQ worker with its scheduler"
+	@echo "make lint     ruff check + ruff format --check"
+	@echo "make stop     stop the embedded PostgreSQL and Redis"
+
+$(STAMP): requirements/base.txt requirements/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+init: $(STAMP)
+	@test -f .env || (cp .env.example .env && chmod 600 .env && echo "created .env from .env.example")
+
+run: $(STAMP)
+	$(BIN)/python -m secretaria.launcher
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_READ_DOT_ENV=false $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate_schemas --executor standard
+
+worker: $(STAMP)
+	$(BIN)/python manage.py rqworker default --with-scheduler --worker-ttl 60
+
+periodic: $(STAMP)
+	$(BIN)/python manage.py run_periodic
+
+services: $(STAMP)
+	$(BIN)/python -m secretaria.devservices up
+
+stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m secretaria.devservices stop; else echo "nothing to stop"; fi
+
+clean: stop
+	rm -rf var

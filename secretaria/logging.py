@@ -1,0 +1,30 @@
+"""Logging helpers: phone numbers never reach the logs in full."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# E.164 / WhatsApp ids (10-15 digits, optional @suffix) and Brazilian formatted numbers
+# such as "+55 (11) 98765-4321": keep the last four digits.
+_PHONE = re.compile(r"(?<![\w+])(?:\+?\d{10,15}(?:@[\w.]+)?|(?:\+?\d{2}\s*)?\(\d{2}\)\s*\d{4,5}[-\s]?\d{4})(?![\w])")
+
+
+def mask_phone(text: str) -> str:
+    def repl(match: re.Match) -> str:
+        digits = re.sub(r"\D", "", match.group(0).split("@", 1)[0])
+        if len(digits) < 10:
+            return match.group(0)
+        return f"***{digits[-4:]}"
+
+    return _PHONE.sub(repl, text)
+
+
+class MaskPhoneNumbersFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_phone(message)
+        if masked != message:
+            record.msg = masked
+            record.args = None
+        return True

@@ -1,0 +1,61 @@
+"""Our Prometheus metrics (`secretaria_` prefix), and the `/metrics` view.
+
+Metrics that concern one clinic carry a `tenant` label: the resolved clinic's slug, never
+a raw header value. Under gunicorn the values of every worker are merged through
+prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR); the RQ worker serves its
+own registry on WORKER_METRICS_PORT.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.http import HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+JOBS = Counter(
+    "secretaria_jobs_total",
+    "Background jobs run, by clinic, job and outcome.",
+    ["tenant", "job", "outcome"],
+)
+JOB_DURATION = Histogram(
+    "secretaria_job_duration_seconds",
+    "Time spent running background jobs.",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+ENQUEUE_ERRORS = Counter(
+    "secretaria_enqueue_errors_total",
+    "Jobs that could not be enqueued (Redis unreachable); the sweepers pick the work up later.",
+    ["tenant", "job"],
+)
+PERIODIC_RUNS = Counter(
+    "secretaria_periodic_runs_total",
+    "Periodic tasks started by the periodic runner.",
+    ["task"],
+)
+HTTP_REQUESTS_BY_TENANT = Counter(
+    "secretaria_http_requests_total",
+    "Requests served on a clinic's host (or naming it by X-Company-Domain).",
+    ["tenant"],
+)
+
+
+def registry_for_scrape() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def metrics_view(request) -> HttpResponse:
+    return HttpResponse(generate_latest(registry_for_scrape()), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,82 @@
+"""The periodic runner enqueues due work once per tick, however many runners there are."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from secretaria import periodic
+from secretaria.queue import get_queue
+from secretaria.testing.processes import BASE_DIR, product_env
+
+
+@pytest.fixture
+def probe_task():
+    periodic.register("probe", job="secretaria.testing.jobs.record_context", every_minutes=5)
+    yield
+    periodic.unregister("probe")
+
+
+def _probe_jobs():
+    return [job for job in get_queue().jobs if job.args[1] == "secretaria.testing.jobs.record_context"]
+
+
+@pytest.mark.django_db
+def test_a_tick_is_enqueued_once_per_clinic_even_with_two_runners(clinics, probe_task):
+    get_queue().empty()
+    tick = 1_000_000  # a multiple of 5: due
+    periodic.run_tick(tick)
+    periodic.run_tick(tick)  # the second runner finds the tick claimed
+    schemas = sorted(job.args[0] for job in _probe_jobs())
+    assert schemas == ["alfa", "beta"]
+    periodic.run_tick(tick + 1)  # not due
+    assert len(_probe_jobs()) == 2
+    get_queue().empty()
+
+
+@pytest.mark.django_db
+def test_inactive_clinics_get_no_periodic_work(clinics, probe_task):
+    get_queue().empty()
+    clinics.beta.is_active = False
+    clinics.beta.save(update_fields=["is_active"])
+    periodic.run_tick(2_000_000)
+    assert [job.args[0] for job in _probe_jobs()] == ["alfa"]
+    get_queue().empty()
+
+
+def test_builtin_tasks_are_registered():
+    names = {task.name for task in periodic.registered()}
+    assert {"clear_sessions", "clear_sessions_public"} <= names
+
+
+@pytest.mark.integration
+def test_two_runner_processes_enqueue_each_job_once(clinics, committed):
+    queue = get_queue()
+    queue.empty()
+    env = product_env()
+    tick = int(time.time() // 60)
+    runs = [
+        subprocess.run(
+            [sys.executable, "manage.py", "run_periodic", "--once", "--force"],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for _ in range(2)
+    ]
+    assert all(run.returncode == 0 for run in runs), runs
+    if int(time.time() // 60) != tick:
+        pytest.skip("the minute changed between the two runs; the claim is per minute")
+    outputs = sorted(run.stdout.strip() for run in runs)
+    # per clinic clear_sessions (2 clinics) + the public one, once in all
+    assert outputs == ["0 jobs enqueued", "3 jobs enqueued"]
+    described = sorted(job.description for job in queue.jobs)
+    assert described == [
+        "secretaria.jobs.clear_expired_sessions [alfa]",
+        "secretaria.jobs.clear_expired_sessions [beta]",
+        "secretaria.jobs.clear_expired_sessions [public]",
+    ]
+    queue.empty()

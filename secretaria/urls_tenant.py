@@ -1,0 +1,19 @@
+"""URLs of a clinic's host: its painel, webhooks and API."""
+
+from django.urls import path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from secretaria.admin_sites import painel_site
+from tenants.views import ClinicInfoApi
+
+handler404 = "secretaria.api.handler404"
+handler500 = "secretaria.api.handler500"
+
+urlpatterns = [
+    path("painel/", painel_site.urls),
+    path("api/clinic", ClinicInfoApi.as_view(), name="clinic-info"),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
+    path("", RedirectView.as_view(url="/painel/", permanent=False)),
+]
