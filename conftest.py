@@ -40,12 +40,17 @@ class Clinics:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(django_test_environment, django_db_modify_db_settings, django_db_blocker):
+    """The test database, always (pytest-django skips it when no test is marked django_db,
+    which would leave integration tests on the development database), with two clinics."""
+    from django.test.utils import setup_databases, teardown_databases
+
     from secretaria.redis import get_redis
     from tenants.services import clinic_provision
 
     get_redis().flushdb()
     with django_db_blocker.unblock():
+        db_cfg = setup_databases(verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=set())
         clinic_provision(
             slug="alfa",
             name="Clínica Alfa",
@@ -61,6 +66,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
             admin_email="staff@beta.test",
             admin_password=STAFF_PASSWORD,
         )
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(db_cfg, verbosity=0)
 
 
 @pytest.fixture
@@ -86,5 +94,8 @@ def _public_schema_after_test():
 def committed(django_db_setup, django_db_blocker):
     """Database access outside a test transaction, for tests whose data other processes
     (gunicorn, the RQ worker) must see. Such tests clean up what they create."""
+    from django.db import connection
+
+    assert connection.settings_dict["NAME"].startswith("test_"), "refusing to write outside the test database"
     with django_db_blocker.unblock():
         yield

@@ -48,6 +48,38 @@ HTTP_REQUESTS_BY_TENANT = Counter(
     ["tenant"],
 )
 
+# --- the message pipeline ----------------------------------------------------------------
+WEBHOOK_RECEIVED = Counter(
+    "secretaria_webhook_received_total",
+    "Whaticket webhook deliveries, by clinic and outcome (queued, duplicate, ignored_*, unauthorized, ...).",
+    ["tenant", "outcome"],
+)
+WHATICKET_SEND = Counter(
+    "secretaria_whaticket_send_total",
+    "Sends to Whaticket by outcome (sent, retry, failed_permanent, failed_config, failed_exhausted, stored).",
+    ["tenant", "outcome"],
+)
+WHATICKET_SEND_LATENCY = Histogram(
+    "secretaria_whaticket_send_latency_seconds",
+    "Duration of one send call to Whaticket.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30),
+)
+MESSAGES_PROCESSED = Counter(
+    "secretaria_messages_processed_total",
+    "Inbound messages processed (answered together per burst).",
+    ["tenant"],
+)
+MESSAGE_END_TO_END = Histogram(
+    "secretaria_message_end_to_end_seconds",
+    "From an inbound message stored to its reply sent.",
+    buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120, 300),
+)
+HANDOFFS = Counter(
+    "secretaria_handoffs_total",
+    "Conversations handed to a person, by reason.",
+    ["tenant", "reason"],
+)
+
 
 def registry_for_scrape() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

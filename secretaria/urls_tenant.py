@@ -1,9 +1,10 @@
 """URLs of a clinic's host: its painel, webhooks and API."""
 
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from conversations.views import WhaticketWebhookApi, WhaticketWebhookTokenApi
 from secretaria.admin_sites import painel_site
 from tenants.views import ClinicInfoApi
 
@@ -13,6 +14,9 @@ handler500 = "secretaria.api.handler500"
 urlpatterns = [
     path("painel/", painel_site.urls),
     path("api/clinic", ClinicInfoApi.as_view(), name="clinic-info"),
+    # No trailing-slash redirects on webhooks: a redirect loses a POST's body.
+    re_path(r"^webhook/whaticket/?$", WhaticketWebhookApi.as_view(), name="whaticket-webhook"),
+    re_path(r"^webhook/whaticket/(?P<token>[A-Za-z0-9_-]{32,128})/?$", WhaticketWebhookTokenApi.as_view()),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
     path("", RedirectView.as_view(url="/painel/", permanent=False)),

@@ -19,7 +19,7 @@ class ClinicAdmin(ModelAdmin):
     list_filter = ["is_active", "time_zone"]
     search_fields = ["name", "schema_name", "domains__domain"]
     readonly_fields = ["created_at", "updated_at"]
-    exclude = ["webhook_secret"]
+    exclude = ["webhook_secret", "webhook_token", "webhook_token_previous"]
     inlines = [DomainInline]
 
     def get_readonly_fields(self, request, obj=None):

@@ -37,7 +37,19 @@ class Clinic(TenantMixin):
         "fuso horário", max_length=64, default="America/Sao_Paulo", validators=[validate_time_zone]
     )
     is_active = models.BooleanField("ativa", default=True)
+
+    class WebhookAuth(models.TextChoices):
+        HMAC = "hmac", "HMAC (X-Signature e X-Timestamp)"
+        URL_TOKEN = "url_token", "token na URL (/webhook/whaticket/<token>)"
+        HEADER_TOKEN = "header_token", "token no cabeçalho (X-Webhook-Token)"
+
+    webhook_auth_mode = models.CharField(
+        "autenticação do webhook", max_length=12, choices=WebhookAuth.choices, default=WebhookAuth.HMAC
+    )
     webhook_secret = EncryptedTextField("segredo do webhook", blank=True, default="")
+    webhook_token = EncryptedTextField("token do webhook", blank=True, default="")
+    # During a rotation the previous token stays valid until it is cleared.
+    webhook_token_previous = EncryptedTextField("token anterior do webhook", blank=True, default="")
     created_at = models.DateTimeField("criada em", auto_now_add=True)
     updated_at = models.DateTimeField("atualizada em", auto_now=True)
 

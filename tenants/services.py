@@ -90,6 +90,7 @@ def clinic_provision(
             tenant_id=tenant_id,
             time_zone=time_zone,
             webhook_secret=secrets.token_hex(32),
+            webhook_token=secrets.token_urlsafe(32),
         )
         clinic.save(verbosity=0)
         changes.append("created")
@@ -101,6 +102,8 @@ def clinic_provision(
             updates["tenant_id"] = tenant_id
         if not clinic.webhook_secret:
             updates["webhook_secret"] = secrets.token_hex(32)
+        if not clinic.webhook_token:
+            updates["webhook_token"] = secrets.token_urlsafe(32)
         if updates:
             for key, value in updates.items():
                 setattr(clinic, key, value)

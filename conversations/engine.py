@@ -1,0 +1,46 @@
+"""The reply engine: what the secretary answers to a patient's burst of messages.
+
+One function, `reply_for`, called by the processing job. Until the dialogue engine lands it
+acknowledges in pt-BR, asks for text when only media came, and hands off on request.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from django.db import connection
+from django.template.loader import render_to_string
+
+from conversations.models import Conversation, Message
+
+_PERSON = re.compile(r"\b(atendente|humano|humana|pessoa|recepcionista|falar com alguem|secretaria de verdade)\b")
+
+
+@dataclass(frozen=True)
+class EngineReply:
+    text: str = ""
+    handoff_reason: str = ""  # set: hand the conversation to a person
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def asks_for_person(texts: list[str]) -> bool:
+    return any(_PERSON.search(_plain(text)) for text in texts)
+
+
+def reply_for(*, conversation: Conversation, messages: list[Message]) -> EngineReply:
+    texts = [message.body for message in messages if message.body]
+    if asks_for_person(texts):
+        return EngineReply(handoff_reason="patient_asked")
+    if not texts:
+        kind = messages[-1].media_kind if messages else "document"
+        return EngineReply(text=render_to_string("messages/ask_for_text.txt", {"kind": kind}).strip())
+    clinic = getattr(connection, "tenant", None)
+    name = (conversation.contact.name or "").split(" ")[0]
+    context = {"name": name, "clinic": getattr(clinic, "name", "clínica")}
+    return EngineReply(text=render_to_string("messages/ack.txt", context).strip())
