@@ -81,7 +81,11 @@ def clinics(django_db_setup, django_db_blocker) -> Clinics:
 
 @pytest.fixture(autouse=True)
 def _public_schema_after_test():
+    from tenants.selectors import clear_host_cache
+
+    clear_host_cache()  # tests change clinics with queryset updates, which send no signals
     yield
+    clear_host_cache()
     from django.db import connection
 
     if connection.connection is not None and not connection.needs_rollback:

@@ -71,24 +71,17 @@ def _auth_failure_key(ip: str) -> str:
     return f"secretaria:webhook:authfail:{ip}:{window}"
 
 
-def too_many_failures(ip: str) -> bool:
-    """Unauthenticated floods from one address get 429 (authenticated ones never do)."""
-    try:
-        count = get_redis().get(_auth_failure_key(ip))
-    except Exception:  # noqa: BLE001 - without Redis, do not block anyone
-        return False
-    return count is not None and int(count) >= settings.WEBHOOK_RATE_LIMIT_IP
-
-
-def record_failure(ip: str) -> None:
+def record_failure(ip: str) -> int:
+    """Count a failed authentication from `ip`; returns the count in the current window."""
     try:
         pipe = get_redis().pipeline()
         key = _auth_failure_key(ip)
         pipe.incr(key)
         pipe.expire(key, settings.RATE_LIMIT_WINDOW_SECONDS * 2)
-        pipe.execute()
-    except Exception:  # noqa: BLE001, S110 - counting failures is best effort
-        pass
+        count, _ = pipe.execute()
+    except Exception:  # noqa: BLE001 - without Redis, nobody is blocked
+        return 0
+    return int(count)
 
 
 def client_ip(request) -> str:

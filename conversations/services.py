@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -50,7 +51,7 @@ def whaticket_config() -> whaticket.WhaticketConfig:
 
 @dataclass(frozen=True)
 class ReceiveResult:
-    outcome: str  # queued, duplicate, throttled, human, from_me, ticket
+    outcome: str  # queued, duplicate, human, from_me, ticket
     message_id: int | None = None
 
 
@@ -88,17 +89,13 @@ def _conversation_for(event: Inbound) -> Conversation:
         return Conversation.objects.select_related("contact").get(**lookup)
 
 
-def _over_number_limit(conversation: Conversation) -> bool:
-    window = settings.RATE_LIMIT_WINDOW_SECONDS
-    key = f"secretaria:msgrate:{_tenant()}:{conversation.contact_id}:{int(time.time() // window)}"
-    try:
-        pipe = get_redis().pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window * 2)
-        count, _ = pipe.execute()
-    except Exception:  # noqa: BLE001 - without Redis nothing is throttled; the sweeper answers later
-        return False
-    return count > settings.WEBHOOK_RATE_LIMIT_NUMBER
+def _over_number_limit(conversation: Conversation, now) -> bool:
+    """More messages from this contact in the window than WEBHOOK_RATE_LIMIT_NUMBER?"""
+    since = now - timedelta(seconds=settings.RATE_LIMIT_WINDOW_SECONDS)
+    recent = Message.objects.filter(
+        conversation=conversation, direction=Message.Direction.IN, created_at__gte=since
+    ).count()
+    return recent > settings.WEBHOOK_RATE_LIMIT_NUMBER
 
 
 def _is_our_echo(conversation: Conversation, text: str) -> bool:
@@ -110,19 +107,108 @@ def _is_our_echo(conversation: Conversation, text: str) -> bool:
     return any(body.strip() == wanted for body in recent)
 
 
+# One statement, one round trip: find or create the contact and its conversation, insert the
+# message unless its external id is known, and touch the conversation. Autocommit.
+_STORE_INBOUND_SQL = """
+WITH contact_new AS (
+    INSERT INTO conversations_contact (phone, wa_id, lid, name, accepts_proactive, flag_reason, created_at)
+    VALUES (%(phone)s, %(wa_id)s, NULL, %(name)s, true, '', %(now)s)
+    ON CONFLICT (phone) DO NOTHING
+    RETURNING id
+), contact AS (
+    SELECT id FROM contact_new
+    UNION ALL
+    SELECT id FROM conversations_contact WHERE phone = %(phone)s
+    LIMIT 1
+), contact_touch AS (
+    UPDATE conversations_contact
+    SET wa_id = %(wa_id)s, name = CASE WHEN name = '' THEN %(name)s ELSE name END
+    WHERE id = (SELECT id FROM contact) AND (wa_id <> %(wa_id)s OR (name = '' AND %(name)s <> ''))
+), conv_new AS (
+    INSERT INTO conversations_conversation
+        (contact_id, ticket_id, state, handoff_reason, last_activity_at,
+         pending_kind, pending_ref, pending_data, created_at)
+    SELECT id, %(ticket_id)s, 'bot', '', %(now)s, '', '', '{}'::jsonb, %(now)s FROM contact
+    ON CONFLICT (contact_id) DO NOTHING
+    RETURNING id, state
+), conv AS (
+    SELECT id, state FROM conv_new
+    UNION ALL
+    SELECT c.id, c.state FROM conversations_conversation c WHERE c.contact_id = (SELECT id FROM contact)
+    LIMIT 1
+), msg AS (
+    INSERT INTO conversations_message
+        (conversation_id, direction, body, media_kind, external_id, raw, status, kind, attempts,
+         last_error, sent_at_whatsapp, created_at)
+    SELECT id, 'in', %(body)s, %(media_kind)s, %(external_id)s, %(raw)s::jsonb, 'received', 'reply', 0,
+           '', %(sent_at_whatsapp)s, %(now)s
+    FROM conv
+    ON CONFLICT (direction, external_id) WHERE external_id IS NOT NULL DO NOTHING
+    RETURNING id
+), conv_touch AS (
+    UPDATE conversations_conversation
+    SET last_activity_at = %(now)s,
+        ticket_id = CASE WHEN %(ticket_id)s <> '' THEN %(ticket_id)s ELSE ticket_id END,
+        state = CASE WHEN state = 'closed' THEN 'bot' ELSE state END,
+        state_changed_at = CASE WHEN state = 'closed' THEN %(now)s ELSE state_changed_at END
+    WHERE id = (SELECT id FROM conv) AND EXISTS (SELECT 1 FROM msg)
+)
+SELECT (SELECT id FROM conv), (SELECT state FROM conv), (SELECT id FROM contact), (SELECT id FROM msg)
+"""
+
+
+def _store_inbound(event: Inbound, raw: dict, now) -> tuple[int, str, int, int | None] | None:
+    """(conversation id, state, contact id, message id or None when a duplicate), or None
+    when a concurrent first message from the same number hid the new contact: retry via the ORM."""
+    params = {
+        "phone": event.phone,
+        "wa_id": event.wa_id,
+        "name": event.name,
+        "ticket_id": event.ticket_id,
+        "body": event.text,
+        "media_kind": event.media_kind,
+        "external_id": event.external_id,
+        "raw": json.dumps(raw),
+        "sent_at_whatsapp": event.timestamp,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_INBOUND_SQL, params)
+        conversation_id, state, contact_id, message_id = cursor.fetchone()
+    if conversation_id is None:
+        return None
+    return conversation_id, state, contact_id, message_id
+
+
 def inbound_receive(*, event: Inbound, raw: dict) -> ReceiveResult:
     """Store a delivery (a message or a ticket event) and queue its processing on commit."""
     now = timezone.now()
     if event.kind == "ticket":
         return _ticket_event_apply(event)
+    if event.from_me:
+        # Our own reply coming back, or a person typing in Whaticket or on the phone.
+        conversation = _conversation_for(event)
+        if event.typed_by_person or not _is_our_echo(conversation, event.text):
+            conversation_handoff(conversation=conversation, reason="agent_typed", notify=False)
+            return ReceiveResult("human")
+        return ReceiveResult("from_me")
+    stored = _store_inbound(event, raw, now) if event.phone else None
+    if stored is None:
+        stored = _store_inbound_orm(event, raw, now)
+    conversation_id, state, contact_id, message_id = stored
+    if message_id is None:
+        return ReceiveResult("duplicate")
+    if event.takeover and state != Conversation.State.HUMAN:
+        conversation = Conversation.objects.get(pk=conversation_id)
+        conversation_handoff(conversation=conversation, reason="agent_took_ticket", notify=False)
+    enqueue("conversations.jobs.process_conversation", conversation_id, message_id, delay=settings.DEBOUNCE_SECONDS)
+    return ReceiveResult("queued", message_id)
+
+
+def _store_inbound_orm(event: Inbound, raw: dict, now) -> tuple[int, str, int, int | None]:
+    """The general path (contacts known only by LID, or a race on a brand-new number)."""
     with transaction.atomic():
         conversation = _conversation_for(event)
-        if event.from_me:
-            # Our own reply coming back, or a person typing in Whaticket or on the phone.
-            if event.typed_by_person or not _is_our_echo(conversation, event.text):
-                conversation_handoff(conversation=conversation, reason="agent_typed", notify=False)
-                return ReceiveResult("human")
-            return ReceiveResult("from_me")
         try:
             with transaction.atomic():
                 message = Message.objects.create(
@@ -136,29 +222,15 @@ def inbound_receive(*, event: Inbound, raw: dict) -> ReceiveResult:
                     sent_at_whatsapp=event.timestamp,
                 )
         except IntegrityError:
-            return ReceiveResult("duplicate")
+            return conversation.pk, conversation.state, conversation.contact_id, None
         updates = {"last_activity_at": now}
         if event.ticket_id and event.ticket_id != conversation.ticket_id:
             updates["ticket_id"] = event.ticket_id
         if conversation.state == Conversation.State.CLOSED:
             updates.update(state=Conversation.State.BOT, state_changed_at=now)
+            conversation.state = Conversation.State.BOT
         Conversation.objects.filter(pk=conversation.pk).update(**updates)
-
-        if event.takeover:
-            conversation_handoff(conversation=conversation, reason="agent_took_ticket", notify=False)
-        if _over_number_limit(conversation):
-            Message.objects.filter(pk=message.pk).update(status=Message.Status.THROTTLED, processed_at=now)
-            Contact.objects.filter(pk=conversation.contact_id, flagged_at=None).update(
-                flagged_at=now, flag_reason="excesso de mensagens"
-            )
-            return ReceiveResult("throttled", message.pk)
-        enqueue(
-            "conversations.jobs.process_conversation",
-            conversation.pk,
-            message.pk,
-            delay=settings.DEBOUNCE_SECONDS,
-        )
-    return ReceiveResult("queued", message.pk)
+    return conversation.pk, conversation.state, conversation.contact_id, message.pk
 
 
 def _ticket_event_apply(event: Inbound) -> ReceiveResult:
@@ -237,6 +309,15 @@ def conversation_process(*, conversation_id: int, trigger_message_id: int) -> st
     if conversation.state == Conversation.State.HUMAN:
         _claim(pending, now)
         return "human"
+    if _over_number_limit(conversation, now):
+        # Stored, shown to staff, not answered: a flooding number is flagged, never dropped.
+        Message.objects.filter(pk__in=[m.pk for m in pending], processed_at=None).update(
+            processed_at=now, status=Message.Status.THROTTLED
+        )
+        Contact.objects.filter(pk=conversation.contact_id, flagged_at=None).update(
+            flagged_at=now, flag_reason="excesso de mensagens"
+        )
+        return "throttled"
     if not conversation.contact.reply_number:
         # A LID without a phone: the send API needs digits. A person takes it from here.
         if _claim(pending, now):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http.request import RawPostDataException
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -48,8 +49,6 @@ class WhaticketWebhookApi(APIView):
             length = 0
         if length > intake.MAX_BODY_BYTES:
             return self._answer(tenant, "too_large", {"detail": "Corpo maior que 256 KB."}, 413)
-        if intake.too_many_failures(ip):
-            return self._answer(tenant, "rate_limited", {"detail": "Muitas tentativas inválidas."}, 429)
         try:
             raw_body = request.body
         except (RequestDataTooBig, RawPostDataException):
@@ -59,7 +58,9 @@ class WhaticketWebhookApi(APIView):
         try:
             intake.authenticate_delivery(clinic=clinic, raw_body=raw_body, headers=request.headers, path_token=token)
         except intake.WebhookAuthError as exc:
-            intake.record_failure(ip)
+            # Only failures are counted, so an authenticated delivery never waits on Redis here.
+            if intake.record_failure(ip) > settings.WEBHOOK_RATE_LIMIT_IP:
+                return self._answer(tenant, "rate_limited", {"detail": "Muitas tentativas inválidas."}, 429)
             return self._answer(tenant, "unauthorized", {"detail": str(exc)}, 401)
 
         content_type = request.content_type or ""
@@ -81,8 +82,6 @@ class WhaticketWebhookApi(APIView):
             return self._answer(tenant, "queued", {"queued": True}, 202)
         if result.outcome == "duplicate":
             return self._answer(tenant, "duplicate", {"queued": False, "duplicate": True}, 200)
-        if result.outcome == "throttled":
-            return self._answer(tenant, "throttled", {"queued": False, "throttled": True}, 200)
         if result.outcome == "from_me":
             return self._answer(tenant, "ignored_from_me", {"queued": False, "ignored": "from_me"}, 200)
         return self._answer(tenant, result.outcome, {"queued": False, "handled": result.outcome}, 200)

@@ -111,6 +111,9 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_URLCONF = "secretaria.urls_public"
 ROOT_URLCONF = "secretaria.urls_tenant"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# Set the search_path once per tenant switch, not before every query (django-tenants
+# forgets it on rollback, so a reverted SET is issued again).
+TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "secretaria.health.HealthMiddleware",

@@ -41,6 +41,29 @@ def test_a_burst_is_answered_once_by_the_newest_messages_job(in_alfa):
     assert set(Message.objects.filter(direction="in").values_list("status", flat=True)) == {"processed"}
 
 
+def test_a_flooding_number_is_flagged_and_not_answered(in_alfa, settings):
+    settings.WEBHOOK_RATE_LIMIT_NUMBER = 3
+    conversation = make_conversation()
+    messages = [_inbound(conversation, f"spam {i}") for i in range(5)]
+    assert services.conversation_process(conversation_id=conversation.pk, trigger_message_id=messages[-1].pk) == (
+        "throttled"
+    )
+    assert set(Message.objects.filter(direction="in").values_list("status", flat=True)) == {"throttled"}
+    assert _outbound(conversation) == []
+    conversation.contact.refresh_from_db()
+    assert conversation.contact.flagged_at is not None
+    assert conversation.contact.flag_reason == "excesso de mensagens"
+
+
+def test_a_contact_within_the_limit_is_answered(in_alfa, settings):
+    settings.WEBHOOK_RATE_LIMIT_NUMBER = 3
+    conversation = make_conversation()
+    messages = [_inbound(conversation, f"oi {i}") for i in range(3)]
+    assert services.conversation_process(conversation_id=conversation.pk, trigger_message_id=messages[-1].pk) == (
+        "answered"
+    )
+
+
 def test_the_debounce_is_capped(in_alfa):
     conversation = make_conversation()
     old = _inbound(conversation, "Oi", age=11)

@@ -14,10 +14,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="run the current minute's tick and exit")
         parser.add_argument("--force", action="store_true", help="with --once: run every task, due or not")
+        parser.add_argument("--tick", type=int, help="with --once: the minute (since the epoch) to run; default now")
 
     def handle(self, *args, **options):
         if options["once"]:
-            count = periodic.run_tick(int(time.time() // 60), force=options["force"])
+            tick = options["tick"] if options["tick"] is not None else int(time.time() // 60)
+            count = periodic.run_tick(tick, force=options["force"])
             self.stdout.write(f"{count} jobs enqueued")
             return
         stopping = []
