@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: help init install run test lint format migrate worker periodic services stop clean
+.PHONY: help init install run test lint format migrate worker periodic services stop clean messages
 
 help:
 	@echo "make run      start the product (app on :8080, worker, periodic runner) with a demo clinic"
@@ -52,6 +52,10 @@ worker: $(STAMP)
 
 periodic: $(STAMP)
 	$(BIN)/python manage.py run_periodic
+
+# Compile the painel's pt-BR catalogue (the .mo is committed: production needs no gettext).
+messages: $(STAMP)
+	$(BIN)/python -c "import polib; polib.pofile('locale/pt_BR/LC_MESSAGES/django.po').save_as_mofile('locale/pt_BR/LC_MESSAGES/django.mo')"
 
 services: $(STAMP)
 	$(BIN)/python -m secretaria.devservices up

@@ -78,10 +78,12 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
 # --- applications -----------------------------------------------------------------------
 
 SHARED_APPS = [
-    "django_tenants",
-    "tenants",
+    # unfold first: django_tenants ships admin/index.html and app_list.html overrides that
+    # would replace unfold's sidebar.
     "unfold",
     "unfold.contrib.filters",
+    "django_tenants",
+    "tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -255,6 +257,7 @@ UNFOLD = {
     "SITE_TITLE": "Secretária Virtual",
     "SITE_HEADER": "Secretária Virtual",
     "SITE_SYMBOL": "support_agent",
+    "SITE_URL": None,
     "SHOW_LANGUAGES": False,
     "SHOW_VIEW_ON_SITE": False,
     "BORDER_RADIUS": "8px",

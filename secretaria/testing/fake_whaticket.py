@@ -81,7 +81,7 @@ class FakeWhaticket:
             def do_PUT(self):
                 fake._handle(self, "PUT")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", getattr(self, "_port", 0)), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -297,3 +297,36 @@ class FakeWhaticket:
             "userId": user_id,
             "contact": {"id": ticket_id, "name": "Paciente", "number": number},
         }
+
+
+def main() -> None:
+    """Run the fake alone (for `make run` demos): python -m secretaria.testing.fake_whaticket."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="A fake Whaticket backend on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--flavour", default="saas", choices=["saas", "community", "ticketz"])
+    args = parser.parse_args()
+    fake = FakeWhaticket(flavour=args.flavour)
+    if args.port:
+        fake._port = args.port
+    fake.start()
+    print(f"WHATSAPP_API_URL={fake.url}")
+    print(f"WHATSAPP_BEARER_TOKEN={fake.api_token}")
+    print("Messages received are printed below (Ctrl-C stops).", flush=True)
+    seen = 0
+    stop = []
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    while not stop:
+        sent = fake.sent
+        for item in sent[seen:]:
+            print(f"-> {item['number']}: {item['body']}", flush=True)
+        seen = len(sent)
+        time.sleep(0.3)
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

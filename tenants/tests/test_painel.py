@@ -22,6 +22,8 @@ def test_painel_login_page_is_pt_br_with_the_clinics_name(client, clinics):
     assert response.status_code == 200
     assert "Clínica Alfa" in body
     assert "Senha" in body
+    assert "Bem-vindo(a) de volta à" in body
+    assert "Welcome" not in body
     assert 'lang="pt-br"' in body
 
 
