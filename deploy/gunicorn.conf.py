@@ -13,6 +13,8 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms host=%({host}i)s'
+# Webhook URL tokens and phone numbers never reach the access log.
+logger_class = "secretaria.gunicorn_logging.MaskingLogger"
 # gunicorn 27 shares one control socket per user: two instances would collide.
 control_socket_disable = True
 wsgi_app = "secretaria.wsgi:application"

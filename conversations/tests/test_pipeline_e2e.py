@@ -86,3 +86,17 @@ def test_a_burst_of_four_messages_gets_one_reply_that_saw_all_four(eco, tmp_path
     assert _sample(job_metrics, "secretaria_messages_processed_total", tenant="eco") == 4
     assert _sample(job_metrics, "secretaria_whaticket_send_total", tenant="eco", outcome="sent") == 1
     assert "secretaria_message_end_to_end_seconds_count 1.0" in job_metrics
+
+
+def test_url_tokens_never_reach_the_logs(clinics, committed, tmp_path):
+    token = "SeCrEtToKeN" + "x" * 30
+    log = tmp_path / "web.log"
+    with gunicorn(workers=1, log_path=log) as base:
+        response = requests.post(
+            f"{base}/webhook/whaticket/{token}", data=b"{}", headers={"Host": "alfa.localhost"}, timeout=5
+        )
+        assert response.status_code == 401
+        time.sleep(0.5)
+    text = log.read_text()
+    assert "/webhook/whaticket/SeCr***" in text
+    assert token not in text

@@ -13,3 +13,10 @@ def test_log_records_are_masked():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "sending to %s", ("5511987654321",), None)
     MaskPhoneNumbersFilter().filter(record)
     assert record.getMessage() == "sending to ***4321"
+
+
+def test_webhook_url_tokens_are_masked():
+    from secretaria.logging import mask_sensitive
+
+    line = '127.0.0.1 "POST /webhook/whaticket/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_- HTTP/1.1" 401'
+    assert mask_sensitive(line) == '127.0.0.1 "POST /webhook/whaticket/AbCd*** HTTP/1.1" 401'
