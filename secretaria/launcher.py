@@ -92,6 +92,7 @@ def main() -> int:
         "--admin-password",
         demo_password,
     )
+    _manage(env, "seed_demo_agenda", "--tenant", DEMO_SLUG)
     _manage(env, "ensure_operator", "--username", OPERATOR, "--password", operator_password)
 
     web_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}

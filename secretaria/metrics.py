@@ -80,6 +80,24 @@ HANDOFFS = Counter(
     ["tenant", "reason"],
 )
 
+# --- the agenda -----------------------------------------------------------------------------
+AGENDA_REQUESTS = Counter(
+    "secretaria_agenda_requests_total",
+    "Agenda backend operations (availability, book, cancel, reschedule) by outcome.",
+    ["tenant", "backend", "outcome"],
+)
+AGENDA_LATENCY = Histogram(
+    "secretaria_agenda_latency_seconds",
+    "Duration of agenda backend operations.",
+    ["backend"],
+    buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)
+APPOINTMENTS = Counter(
+    "secretaria_appointments_total",
+    "Appointment status changes (booked = scheduled), by clinic, new status and source.",
+    ["tenant", "status", "source"],
+)
+
 
 def registry_for_scrape() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -95,6 +95,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "django_rq",
     "secretaria",
+    "django.contrib.postgres",
 ]
 TENANT_APPS = [
     # Clinic staff are users of their clinic's own schema: a login never reaches another.
