@@ -98,3 +98,14 @@ def test_nothing_of_one_clinic_is_offered_by_another(client, both_agendas):
     beta_ids = {both_agendas["beta"]["ana"].pk, both_agendas["beta"]["bruno"].pk}
     response = _get(client, "alfa.localhost", f"date={MONDAY.isoformat()}&professional={max(beta_ids) + 100}")
     assert response.json()["slots"] == []
+
+
+def test_the_openapi_document_describes_the_endpoints(client, clinics):
+    import yaml
+
+    response = client.get("/api/schema/", headers={"Host": "alfa.localhost"})
+    assert response.status_code == 200
+    document = yaml.safe_load(response.content)
+    assert {"/api/agenda/availability", "/api/clinic", "/webhook/whaticket"} <= set(document["paths"])
+    assert "AvailabilityOutput" in document["components"]["schemas"]
+    assert client.get("/api/docs/", headers={"Host": "alfa.localhost"}).status_code == 200
