@@ -106,6 +106,8 @@ def test_the_openapi_document_describes_the_endpoints(client, clinics):
     response = client.get("/api/schema/", headers={"Host": "alfa.localhost"})
     assert response.status_code == 200
     document = yaml.safe_load(response.content)
-    assert {"/api/agenda/availability", "/api/clinic", "/webhook/whaticket"} <= set(document["paths"])
+    assert {"/api/agenda/availability", "/api/clinic", "/webhook/whaticket/", "/webhook/whaticket/{token}/"} <= set(
+        document["paths"]
+    )
     assert "AvailabilityOutput" in document["components"]["schemas"]
     assert client.get("/api/docs/", headers={"Host": "alfa.localhost"}).status_code == 200
