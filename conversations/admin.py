@@ -64,6 +64,7 @@ class ContactAdmin(ModelAdmin):
     list_filter = ["accepts_proactive", ("flagged_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "phone", "wa_id"]
     readonly_fields = ["wa_id", "lid", "created_at", "consent_updated_at"]
+    ordering = ["name"]
 
 
 @admin.register(Message, site=painel_site)
