@@ -122,17 +122,23 @@ class BuiltinBackend:
     def _slots_in(day, tz, intervals, service, professional, busy, buffer, step, earliest, latest):
         duration = timedelta(minutes=service.duration_minutes)
         utc = ZoneInfo("UTC")
+        # Busy times of this day only, widened by the buffer: a slot [s, e) is free when no
+        # busy (b_start, b_end) has b_start < e and b_end > s.
+        day_start = datetime.combine(day, time.min, tzinfo=tz)
+        day_end = day_start + timedelta(days=1)
+        blocked = [
+            (b_start - buffer, b_end + buffer) for b_start, b_end in busy if b_start < day_end and b_end > day_start
+        ]
         for start_time, end_time in intervals:
-            cursor = datetime.combine(day, start_time, tzinfo=tz)
-            close = datetime.combine(day, end_time, tzinfo=tz)
+            # Work in UTC: both bounds converted once, then plain arithmetic.
+            cursor = datetime.combine(day, start_time, tzinfo=tz).astimezone(utc)
+            close = datetime.combine(day, end_time, tzinfo=tz).astimezone(utc)
             while cursor + duration <= close:
                 end = cursor + duration
-                if earliest <= cursor <= latest and not any(
-                    b_start < end + buffer and b_end > cursor - buffer for b_start, b_end in busy
-                ):
+                if earliest <= cursor <= latest and not any(b < end and e > cursor for b, e in blocked):
                     yield Slot(
-                        start=cursor.astimezone(utc),
-                        end=end.astimezone(utc),
+                        start=cursor,
+                        end=end,
                         professional_id=professional.pk,
                         professional_name=professional.name,
                         service_id=service.pk,

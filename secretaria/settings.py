@@ -325,6 +325,7 @@ DEBOUNCE_SECONDS = env.float("DEBOUNCE_SECONDS", default=3.0)
 CAL_API_URL = env.str("CAL_API_URL", default="")
 CAL_API_KEY = env.str("CAL_API_KEY", default="")
 AGENDA_BACKEND = env.str("AGENDA_BACKEND", default="builtin")
+AVAILABILITY_RATE_LIMIT = env.str("AVAILABILITY_RATE_LIMIT", default="30/min")
 
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="local")
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
