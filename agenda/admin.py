@@ -7,8 +7,9 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
 from agenda import services
+from agenda.apikeys import api_key_create
 from agenda.backend import AgendaError
-from agenda.models import AgendaSettings, Appointment, ClosedDate, Professional, Reminder, Service, WeeklyHours
+from agenda.models import AgendaSettings, ApiKey, Appointment, ClosedDate, Professional, Reminder, Service, WeeklyHours
 from secretaria.admin_sites import painel_site
 
 
@@ -187,3 +188,17 @@ class AgendaSettingsAdmin(ModelAdmin):
 
     def has_add_permission(self, request):
         return not AgendaSettings.objects.exists()
+
+
+@admin.register(ApiKey, site=painel_site)
+class ApiKeyAdmin(ModelAdmin):
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked"]
+    fields = ["name", "revoked"]
+    readonly_fields = []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        created, key = api_key_create(name=obj.name)
+        obj.pk = created.pk
+        messages.warning(request, f"Copie agora a chave (ela não será mostrada de novo): {key}")

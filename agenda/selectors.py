@@ -30,3 +30,22 @@ def appointments_overlapping(*, professional_ids: list[int], start: datetime, en
     for professional_id, appt_start, appt_end in rows:
         busy[professional_id].append((appt_start, appt_end))
     return busy
+
+
+def appointments_list(*, date_from=None, date_to=None, status=None, professional=None, limit: int = 500):
+    """Appointments of the clinic, oldest first, filtered by local dates, status and professional."""
+    from datetime import time, timedelta
+
+    from django.utils import timezone
+
+    tz = timezone.get_current_timezone()
+    rows = Appointment.objects.select_related("professional", "service").order_by("start")
+    if date_from:
+        rows = rows.filter(start__gte=datetime.combine(date_from, time.min, tzinfo=tz))
+    if date_to:
+        rows = rows.filter(start__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz))
+    if status:
+        rows = rows.filter(status=status)
+    if professional:
+        rows = rows.filter(professional_id=professional)
+    return list(rows[:limit])

@@ -1,4 +1,4 @@
-"""Agenda API: free slots (public, like a booking page)."""
+"""Agenda API: free slots (public, like a booking page) and appointments (API key or staff)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,25 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from agenda.backend import AgendaUnavailable, get_backend
-from agenda.services import _measured
+from agenda.apikeys import ApiClient, ApiKeyAuthentication
+from agenda.backend import AgendaError, AgendaUnavailable, get_backend
+from agenda.models import Appointment, Professional, Service
+from agenda.selectors import appointments_list
+from agenda.services import (
+    _measured,
+    appointment_book,
+    appointment_cancel,
+    appointment_mark,
+    appointment_reschedule,
+)
 
 MAX_DAYS = 31
 
@@ -99,3 +109,141 @@ class AvailabilityApi(APIView):
             ],
         }
         return Response(data)
+
+
+# --- appointments API (API key or staff session) ----------------------------------------------
+
+
+class IsStaffOrApiKey(BasePermission):
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and (isinstance(user, ApiClient) or user.is_staff))
+
+
+class AppointmentOutputSerializer(serializers.ModelSerializer):
+    professional = serializers.SerializerMethodField()
+    service = serializers.SerializerMethodField()
+    start = serializers.SerializerMethodField()
+    end = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "patient_name",
+            "patient_phone",
+            "professional",
+            "service",
+            "start",
+            "end",
+            "status",
+            "source",
+            "payer",
+            "insurance_name",
+            "rescheduled_from",
+            "notes",
+        ]
+
+    @extend_schema_field({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}})
+    def get_professional(self, obj):
+        return {"id": obj.professional_id, "name": obj.professional.name}
+
+    @extend_schema_field({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}})
+    def get_service(self, obj):
+        return {"id": obj.service_id, "name": obj.service.name}
+
+    @extend_schema_field({"type": "string", "format": "date-time"})
+    def get_start(self, obj):
+        return timezone.localtime(obj.start).isoformat()
+
+    @extend_schema_field({"type": "string", "format": "date-time"})
+    def get_end(self, obj):
+        return timezone.localtime(obj.end).isoformat()
+
+
+def _agenda_error(exc: AgendaError) -> Response:
+    status = 503 if isinstance(exc, AgendaUnavailable) else 409
+    return Response({"detail": exc.detail, "code": type(exc).__name__}, status=status)
+
+
+class AppointmentsApi(APIView):
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [IsStaffOrApiKey]
+
+    class FilterSerializer(serializers.Serializer):
+        date_from = serializers.DateField(required=False)
+        date_to = serializers.DateField(required=False)
+        status = serializers.ChoiceField(choices=Appointment.Status.choices, required=False)
+        professional = serializers.IntegerField(required=False, min_value=1)
+
+    class InputSerializer(serializers.Serializer):
+        service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.filter(active=True))
+        professional = serializers.PrimaryKeyRelatedField(
+            queryset=Professional.objects.filter(active=True), required=False
+        )
+        start = serializers.DateTimeField()
+        patient_name = serializers.CharField(max_length=200)
+        patient_phone = serializers.CharField(max_length=20, required=False, default="")
+        payer = serializers.ChoiceField(choices=Appointment.Payer.choices, required=False, default="particular")
+        insurance_name = serializers.CharField(max_length=120, required=False, default="")
+        insurance_card = serializers.CharField(max_length=60, required=False, default="")
+        notes = serializers.CharField(required=False, default="", allow_blank=True)
+
+    @extend_schema(
+        parameters=[FilterSerializer], responses=AppointmentOutputSerializer(many=True), summary="List appointments"
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rows = appointments_list(**filters.validated_data)
+        return Response(AppointmentOutputSerializer(rows, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: AppointmentOutputSerializer}, summary="Book")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            appointment = appointment_book(**data.validated_data, source=Appointment.Source.API)
+        except AgendaError as exc:
+            return _agenda_error(exc)
+        return Response(AppointmentOutputSerializer(appointment).data, status=201)
+
+
+class AppointmentActionApi(APIView):
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [IsStaffOrApiKey]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+        start = serializers.DateTimeField(required=False)
+        professional = serializers.PrimaryKeyRelatedField(
+            queryset=Professional.objects.filter(active=True), required=False
+        )
+        status = serializers.ChoiceField(choices=["completed", "no_show"], required=False)
+
+    @extend_schema(request=InputSerializer, responses=AppointmentOutputSerializer, summary="cancel / reschedule / mark")
+    def post(self, request, pk: int, action: str):
+        appointment = Appointment.objects.select_related("professional", "service").filter(pk=pk).first()
+        if appointment is None:
+            return Response({"detail": "Consulta não encontrada."}, status=404)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            if action == "cancel":
+                result = appointment_cancel(appointment=appointment, reason=values["reason"], source="api")
+            elif action == "reschedule":
+                if "start" not in values:
+                    return Response({"detail": "Informe o novo horário em 'start'."}, status=400)
+                result = appointment_reschedule(
+                    appointment=appointment, new_start=values["start"], professional=values.get("professional")
+                )
+            elif action == "mark":
+                if "status" not in values:
+                    return Response({"detail": "Informe 'status': completed ou no_show."}, status=400)
+                result = appointment_mark(appointment=appointment, status=values["status"])
+            else:
+                return Response({"detail": "Ação desconhecida."}, status=404)
+        except AgendaError as exc:
+            return _agenda_error(exc)
+        return Response(AppointmentOutputSerializer(result).data, status=201 if action == "reschedule" else 200)

@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from agenda.views import AvailabilityApi
+from agenda.views import AppointmentActionApi, AppointmentsApi, AvailabilityApi
 from conversations.views import WhaticketWebhookApi, WhaticketWebhookTokenApi
 from secretaria.admin_sites import painel_site
 from tenants.views import ClinicInfoApi
@@ -16,6 +16,12 @@ urlpatterns = [
     path("painel/", painel_site.urls),
     path("api/clinic", ClinicInfoApi.as_view(), name="clinic-info"),
     path("api/agenda/availability", AvailabilityApi.as_view(), name="agenda-availability"),
+    path("api/agenda/appointments", AppointmentsApi.as_view(), name="agenda-appointments"),
+    path(
+        "api/agenda/appointments/<int:pk>/<str:action>",
+        AppointmentActionApi.as_view(),
+        name="agenda-appointment-action",
+    ),
     # No trailing-slash redirects on webhooks: a redirect loses a POST's body.
     re_path(r"^webhook/whaticket/?$", WhaticketWebhookApi.as_view(), name="whaticket-webhook"),
     re_path(r"^webhook/whaticket/(?P<token>[A-Za-z0-9_-]{32,128})/?$", WhaticketWebhookTokenApi.as_view()),
