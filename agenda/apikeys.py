@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from agenda.models import ApiKey
@@ -58,3 +59,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the key in the OpenAPI document (Bearer, or the X-Api-Key header)."""
+
+    target_class = "agenda.apikeys.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "Chave de API da clínica (sv_...), ou X-Api-Key."}

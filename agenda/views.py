@@ -198,7 +198,12 @@ class AppointmentsApi(APIView):
         rows = appointments_list(**filters.validated_data)
         return Response(AppointmentOutputSerializer(rows, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: AppointmentOutputSerializer}, summary="Book")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: AppointmentOutputSerializer},
+        summary="Book",
+        operation_id="agenda_appointments_book",
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -221,7 +226,12 @@ class AppointmentActionApi(APIView):
         )
         status = serializers.ChoiceField(choices=["completed", "no_show"], required=False)
 
-    @extend_schema(request=InputSerializer, responses=AppointmentOutputSerializer, summary="cancel / reschedule / mark")
+    @extend_schema(
+        request=InputSerializer,
+        responses=AppointmentOutputSerializer,
+        summary="cancel / reschedule / mark (action in the path)",
+        operation_id="agenda_appointment_action",
+    )
     def post(self, request, pk: int, action: str):
         appointment = Appointment.objects.select_related("professional", "service").filter(pk=pk).first()
         if appointment is None:
