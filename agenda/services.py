@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from agenda.backend import AgendaError, AppointmentNotActive, SlotUnavailable, get_backend
 from agenda.models import Appointment, Professional, Reminder, Service
-from agenda.selectors import agenda_settings
+from agenda.reminders import reminders_arm
 from secretaria import metrics
 
 
@@ -161,18 +161,12 @@ def appointment_mark(*, appointment: Appointment, status: str) -> Appointment:
     return appointment
 
 
-def reminders_arm(*, appointment: Appointment, now: datetime | None = None) -> list[Reminder]:
-    """One reminder per configured offset; offsets already past at booking time are skipped."""
-    now = now or timezone.now()
-    offsets = agenda_settings().reminder_offsets_hours or []
-    created = []
-    for hours in sorted({int(h) for h in offsets if int(h) > 0}, reverse=True):
-        due = appointment.start - timedelta(hours=hours)
-        if due <= now:
-            continue
-        reminder, made = Reminder.objects.get_or_create(
-            appointment=appointment, offset_hours=hours, defaults={"due_at": due}
-        )
-        if made:
-            created.append(reminder)
-    return created
+def appointment_confirm(*, appointment: Appointment) -> bool:
+    """The patient confirmed (a reminder's "1"). True when it changed."""
+    changed = Appointment.objects.filter(pk=appointment.pk, status=Appointment.Status.SCHEDULED).update(
+        status=Appointment.Status.CONFIRMED, confirmed_at=timezone.now()
+    )
+    if changed:
+        appointment.refresh_from_db()
+        _count(appointment)
+    return bool(changed)

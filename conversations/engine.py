@@ -1,7 +1,8 @@
 """The reply engine: what the secretary answers to a patient's burst of messages.
 
-One function, `reply_for`, called by the processing job. Until the dialogue engine lands it
-acknowledges in pt-BR, asks for text when only media came, and hands off on request.
+One function, `reply_for`, called by the processing job. It first reads the conversation's
+pending question (a reminder's "1", a cancellation's "sim"); until the dialogue engine lands
+it otherwise acknowledges in pt-BR, asks for text when only media came, and hands off on request.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def asks_for_person(texts: list[str]) -> bool:
 
 def reply_for(*, conversation: Conversation, messages: list[Message]) -> EngineReply:
     texts = [message.body for message in messages if message.body]
+    from conversations.answers import answer_pending
+
+    answered = answer_pending(conversation=conversation, texts=texts)
+    if answered:
+        return EngineReply(text=answered)
     if asks_for_person(texts):
         return EngineReply(handoff_reason="patient_asked")
     if not texts:

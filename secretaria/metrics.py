@@ -16,6 +16,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -96,6 +97,19 @@ APPOINTMENTS = Counter(
     "secretaria_appointments_total",
     "Appointment status changes (booked = scheduled), by clinic, new status and source.",
     ["tenant", "status", "source"],
+)
+
+REMINDERS_OVERDUE = Gauge(
+    "secretaria_reminders_overdue",
+    "Reminders due for more than 10 minutes and not sent (set by the reminder job).",
+    ["tenant"],
+    multiprocess_mode="liveall",
+)
+REMINDERS_SENT = Counter("secretaria_reminders_sent_total", "Appointment reminders queued for sending.", ["tenant"])
+REMINDER_ANSWERS = Counter(
+    "secretaria_reminder_answers_total",
+    "Patients' answers to reminders (confirm, reschedule, cancel, cancel_kept).",
+    ["tenant", "answer"],
 )
 
 
