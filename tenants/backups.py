@@ -121,8 +121,10 @@ def _connect(database: str) -> psycopg.Connection:
 def _run(args: list[str], *, what: str) -> subprocess.CompletedProcess:
     result = subprocess.run(args, capture_output=True, text=True, env=_pg_env())
     if result.returncode != 0:
-        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit code {result.returncode}"
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        # pg_restore follows its error with the statement ("Command was: ..."): name the error.
+        errors = [line for line in lines if "error:" in line.lower()]
+        reason = (errors or lines or [f"exit code {result.returncode}"])[-1]
         raise BackupError(f"{what} failed: {reason}")
     return result
 
@@ -153,8 +155,8 @@ def checksum_verify(*, path: Path) -> None:
     target = checksum_path_for(path)
     if not target.is_file():
         raise BackupError(f"no checksum file {target.name} next to the backup; refusing to restore")
-    expected = target.read_text().split()[0].lower() if target.read_text().strip() else ""
-    if file_sha256(path) != expected:
+    fields = target.read_text().split()
+    if not fields or file_sha256(path) != fields[0].lower():
         raise BackupError(f"checksum mismatch for {path.name}: the file is damaged or was changed; refusing to restore")
 
 

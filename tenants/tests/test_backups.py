@@ -105,6 +105,60 @@ def test_whole_database_round_trip_into_a_scratch_database(backup_dir, contacts,
         assert _raw(scratch_database, users) == _raw(source, users)
 
 
+def test_whole_restore_with_force_overwrites_what_the_backup_holds(backup_dir, contacts, scratch_database):
+    _seed(contacts)
+    whole = backup_create()
+    backup_restore(path=whole.path, database=scratch_database)
+    with _connect(scratch_database) as conn:
+        conn.execute("UPDATE alfa.conversations_contact SET name = 'Estragado'")
+        conn.execute("DELETE FROM beta.conversations_contact")
+    with pytest.raises(BackupError, match="already has tables"):
+        backup_restore(path=whole.path, database=scratch_database)
+
+    call_command("restore", str(whole.path), "--database", scratch_database, "--force")
+
+    for schema in ("alfa", "beta"):
+        query = f"SELECT phone, name FROM {schema}.conversations_contact WHERE phone LIKE '+5500%'"  # noqa: S608
+        assert _raw(scratch_database, query) == _raw(connection.settings_dict["NAME"], query) != []
+
+
+def test_a_failed_clinic_restore_leaves_the_clinic_as_it_was(backup_dir, contacts, scratch_database):
+    _seed(contacts)
+    whole = backup_create()
+    alfa = backup_create(tenant="alfa")
+    backup_restore(path=whole.path, database=scratch_database)
+    query = "SELECT phone, name FROM alfa.conversations_contact"
+    before = _raw(scratch_database, query)
+    with _connect(scratch_database) as conn:
+        if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+            pytest.skip("an event trigger needs a superuser")
+        conn.execute(
+            "CREATE FUNCTION public.refuse() RETURNS event_trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN RAISE EXCEPTION 'no new tables today'; END $$"
+        )
+        conn.execute(
+            "CREATE EVENT TRIGGER refuse ON ddl_command_start WHEN TAG IN ('CREATE TABLE') "
+            "EXECUTE FUNCTION public.refuse()"
+        )
+
+    with pytest.raises(BackupError, match=r"^pg_restore failed: .*error:.*no new tables today") as excinfo:
+        backup_restore(path=alfa.path, database=scratch_database)
+
+    assert "\n" not in str(excinfo.value)
+    assert _raw(scratch_database, query) == before != []
+    assert _raw(scratch_database, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'alfa%'") == [("alfa",)]
+
+
+def test_a_damaged_dump_is_reported_in_one_line(backup_dir, committed, scratch_database):
+    alfa = backup_create(tenant="alfa")
+    data = alfa.path.read_bytes()
+    alfa.path.write_bytes(data[: len(data) * 9 // 10])
+    backups.checksum_write(path=alfa.path)  # damaged before its checksum was taken
+    with pytest.raises(BackupError, match=r"^pg_restore -l failed: pg_restore: error: ") as excinfo:
+        backup_restore(path=alfa.path, database=scratch_database)
+    assert "\n" not in str(excinfo.value)
+
+
 def test_whole_restore_refuses_a_database_that_has_tables(backup_dir, committed):
     result = backup_create()
     with pytest.raises(CommandError, match="already has tables: restore into an empty database, or add --force"):
