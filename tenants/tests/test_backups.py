@@ -351,3 +351,15 @@ def test_pg_binaries_come_from_the_wheel_or_pg_bin_dir(settings, tmp_path):
         backups.pg_bin("pg_dump")
     (tmp_path / "pg_dump").write_text("")
     assert backups.pg_bin("pg_dump") == str(tmp_path / "pg_dump")
+
+
+def test_cron_file_runs_the_backup_daily_as_the_app_user():
+    cron = (Path(__file__).resolve().parents[2] / "deploy" / "backup.cron").read_text()
+    jobs = [line.split(None, 6) for line in cron.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    jobs = [job for job in jobs if len(job) == 7 and "=" not in job[0]]
+    assert len(jobs) == 1
+    minute, hour, day, month, weekday, user, command = jobs[0]
+    assert (day, month, weekday) == ("*", "*", "*") and minute.isdigit() and hour.isdigit()
+    assert user == "secretaria"
+    assert command.startswith("cd /home/secretaria/app && ") and "manage.py backup" in command
+    assert "%" not in command  # cron turns % into a newline
