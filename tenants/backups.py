@@ -28,13 +28,14 @@ from tenants.models import SLUG_PATTERN, Clinic
 DUMP_SUFFIX = ".dump"
 ENCRYPTED_SUFFIX = ".enc"
 CHECKSUM_SUFFIX = ".sha256"
-WHOLE_SCOPE = "all"
 # An encrypted backup: this header, then chunks of <4-byte length><Fernet token>. Each token
 # holds <8-byte index><1-byte last flag><data>, so a reordered or truncated file is refused.
 _MAGIC = b"SECRETARIA-BACKUP-1\n"
 _CHUNK_BYTES = 8 * 1024 * 1024
 _READ_BYTES = 1024 * 1024
-_NAME = re.compile(r"^secretaria-(?P<scope>[a-z][a-z0-9_]*)-\d{8}T\d{6}-\d{6}Z\.dump(\.enc)?$")
+# secretaria-all-<time>.dump (whole database), secretaria-clinic-<slug>-<time>.dump (a slug
+# may be "all", never hold "-").
+_NAME = re.compile(r"^secretaria-(?P<label>all|clinic-[a-z][a-z0-9_]*)-\d{8}T\d{6}-\d{6}Z\.dump(\.enc)?$")
 _TOC_SCHEMA = re.compile(r"^\d+; \d+ \d+ SCHEMA - (?P<name>\S+) ", re.M)
 _TOC_PUBLIC_OBJECT = re.compile(r"^\d+; \d+ \d+ [A-Z ]+ public ", re.M)
 
@@ -54,7 +55,7 @@ class BackupResult:
 
 @dataclass
 class RestoreResult:
-    scope: str  # WHOLE_SCOPE or the clinic's slug
+    tenant: str | None  # the clinic's slug; None: the whole database
     database: str
 
 
@@ -213,13 +214,17 @@ def file_decrypt(*, source: Path, target: Path, key: str) -> None:
 # --- backup -----------------------------------------------------------------------------
 
 
-def _backup_name(scope: str, now: datetime, encrypted: bool) -> str:
-    name = f"secretaria-{scope}-{now:%Y%m%dT%H%M%S-%f}Z{DUMP_SUFFIX}"
+def _label(tenant: str | None) -> str:
+    return "all" if tenant is None else f"clinic-{tenant}"
+
+
+def _backup_name(tenant: str | None, now: datetime, encrypted: bool) -> str:
+    name = f"secretaria-{_label(tenant)}-{now:%Y%m%dT%H%M%S-%f}Z{DUMP_SUFFIX}"
     return name + ENCRYPTED_SUFFIX if encrypted else name
 
 
-def _target_path(*, output: Path | None, scope: str, encrypted: bool) -> Path:
-    name = _backup_name(scope, datetime.now(UTC), encrypted)
+def _target_path(*, output: Path | None, tenant: str | None, encrypted: bool) -> Path:
+    name = _backup_name(tenant, datetime.now(UTC), encrypted)
     if output is None:
         folder = Path(settings.BACKUP_DIR)
     elif output.is_dir() or str(output).endswith(os.sep):
@@ -233,13 +238,14 @@ def _target_path(*, output: Path | None, scope: str, encrypted: bool) -> Path:
     return folder / name
 
 
-def backups_prune(*, folder: Path, scope: str, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` backups of one scope (the whole database, or one
-    clinic) in `folder`, with their checksum files. Other files are never touched."""
+def backups_prune(*, folder: Path, tenant: str | None, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` backups of one kind (the whole database when
+    `tenant` is None, or that clinic) in `folder`, with their checksum files. Other files are never touched."""
     if keep < 1:
         return []
+    label = _label(tenant)
     ours = sorted(
-        (p for p in folder.iterdir() if (m := _NAME.match(p.name)) and m.group("scope") == scope and p.is_file()),
+        (p for p in folder.iterdir() if (m := _NAME.match(p.name)) and m.group("label") == label and p.is_file()),
         key=lambda p: p.name.removesuffix(ENCRYPTED_SUFFIX),
         reverse=True,
     )
@@ -291,8 +297,7 @@ def backup_create(
         raise BackupError(f"no clinic {tenant!r}")
     if encryption_key:
         _fernet(encryption_key)
-    scope = tenant or WHOLE_SCOPE
-    target = _target_path(output=output, scope=scope, encrypted=bool(encryption_key))
+    target = _target_path(output=output, tenant=tenant, encrypted=bool(encryption_key))
     database = _db_settings()["NAME"]
 
     # Written under a temporary name and renamed at the end: retention and the copy never
@@ -317,7 +322,7 @@ def backup_create(
         encrypted_tmp.unlink(missing_ok=True)
     target.chmod(0o600)
     result = BackupResult(path=target, checksum_path=checksum_write(path=target), encrypted=bool(encryption_key))
-    result.removed = backups_prune(folder=target.parent, scope=scope, keep=keep)
+    result.removed = backups_prune(folder=target.parent, tenant=tenant, keep=keep)
     if copy_command:
         backup_copy(path=target, command=copy_command)
         backup_copy(path=result.checksum_path, command=copy_command)
@@ -429,7 +434,7 @@ def backup_restore(
             tenant = schemas.pop()
         if tenant is None:
             _restore_whole(dump=dump, database=database, force=force)
-            return RestoreResult(scope=WHOLE_SCOPE, database=database)
+            return RestoreResult(tenant=None, database=database)
 
         if not re.match(SLUG_PATTERN, tenant):
             raise BackupError(f"invalid clinic slug {tenant!r}")
@@ -444,4 +449,4 @@ def backup_restore(
                 f"(manage.py provision_tenant --slug {tenant} ...) or restore the whole database"
             )
         _restore_schema(dump=dump, database=database, schema=tenant)
-        return RestoreResult(scope=tenant, database=database)
+        return RestoreResult(tenant=tenant, database=database)

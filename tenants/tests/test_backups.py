@@ -168,7 +168,7 @@ def test_whole_restore_refuses_a_database_that_has_tables(backup_dir, committed)
 def test_clinic_restore_brings_back_that_clinic_and_leaves_the_other_untouched(backup_dir, contacts):
     _seed(contacts)
     call_command("backup", "--tenant", "alfa")
-    [dump] = backup_dir.glob("secretaria-alfa-*.dump")
+    [dump] = backup_dir.glob("secretaria-clinic-alfa-*.dump")
     alfa_at_backup = _snapshot("alfa")
 
     with schema_context("alfa"):
@@ -283,7 +283,7 @@ def test_encryption_in_chunks_detects_truncation(tmp_path, monkeypatch):
         backups.file_decrypt(source=sealed, target=opened, key=key)
 
 
-def test_retention_keeps_the_newest_backups_of_each_scope(backup_dir, committed, settings):
+def test_retention_keeps_the_newest_backups_of_each_kind(backup_dir, committed, settings):
     settings.BACKUP_KEEP = 2
     backup_dir.mkdir(parents=True)
     unrelated = backup_dir / "notes.txt"
@@ -298,22 +298,42 @@ def test_retention_keeps_the_newest_backups_of_each_scope(backup_dir, committed,
     assert remaining == sorted([unrelated.name, *(p.name for p in expected)])
 
 
+def test_retention_never_mixes_the_whole_database_with_a_clinic_named_all(tmp_path):
+    names = [
+        "secretaria-all-20260101T031500-000000Z.dump",
+        "secretaria-all-20260102T031500-000000Z.dump.enc",
+        "secretaria-clinic-all-20260101T031500-000000Z.dump",
+        "secretaria-clinic-all-20260102T031500-000000Z.dump",
+    ]
+    for name in names:
+        (tmp_path / name).write_text("")
+        (tmp_path / (name + ".sha256")).write_text("")
+    removed = backups.backups_prune(folder=tmp_path, tenant=None, keep=1)
+    assert [p.name for p in removed] == [names[0]]
+    assert backups.backups_prune(folder=tmp_path, tenant="all", keep=1) == [tmp_path / names[2]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [names[1], names[1] + ".sha256", names[3], names[3] + ".sha256"]
+    )
+
+
 def test_copy_command_runs_for_the_backup_and_its_checksum(backup_dir, committed, settings, tmp_path):
     offsite = tmp_path / "off site"
     offsite.mkdir()
     settings.BACKUP_COPY_COMMAND = f"cp {{path}} '{offsite}'"
     call_command("backup", "--tenant", "beta")
-    [dump] = backup_dir.glob("secretaria-beta-*.dump")
+    [dump] = backup_dir.glob("secretaria-clinic-beta-*.dump")
     assert sorted(p.name for p in offsite.iterdir()) == [dump.name, dump.name + ".sha256"]
     assert (offsite / dump.name).read_bytes() == dump.read_bytes()
 
 
 def test_failing_copy_command_exits_non_zero_with_one_line(backup_dir, committed, settings, tmp_path):
     settings.BACKUP_COPY_COMMAND = f"cp {{path}} {tmp_path / 'missing' / 'folder'}/"
-    with pytest.raises(CommandError, match=r"^copy command failed for secretaria-beta-.*\(exit 1\): ") as excinfo:
+    with pytest.raises(
+        CommandError, match=r"^copy command failed for secretaria-clinic-beta-.*\(exit 1\): "
+    ) as excinfo:
         call_command("backup", "--tenant", "beta")
     assert "\n" not in str(excinfo.value)
-    assert list(backup_dir.glob("secretaria-beta-*.dump"))  # the backup itself is kept
+    assert list(backup_dir.glob("secretaria-clinic-beta-*.dump"))  # the backup itself is kept
 
 
 def test_output_file_and_folder(backup_dir, committed, tmp_path):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.backups import WHOLE_SCOPE, BackupError, backup_restore
+from tenants.backups import BackupError, backup_restore
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             )
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
-        if result.scope == WHOLE_SCOPE:
+        if result.tenant is None:
             self.stdout.write(f"restored the whole database into {result.database!r}")
         else:
-            self.stdout.write(f"restored clinic {result.scope!r} in {result.database!r}; other clinics untouched")
+            self.stdout.write(f"restored clinic {result.tenant!r} in {result.database!r}; other clinics untouched")
