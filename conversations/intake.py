@@ -7,6 +7,7 @@ import hmac
 import time
 
 from django.conf import settings
+from django.utils import timezone
 
 from secretaria.redis import get_redis
 from tenants.models import Clinic
@@ -22,8 +23,17 @@ def _equal(given: str, expected: str) -> bool:
     return bool(given) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _previous_still_valid(clinic: Clinic) -> bool:
+    """The secret and token replaced by a rotation are accepted until the grace period ends."""
+    until = clinic.webhook_previous_valid_until
+    return until is not None and timezone.now() < until
+
+
 def _token_matches(clinic: Clinic, given: str) -> bool:
-    return any(_equal(given, token) for token in (clinic.webhook_token, clinic.webhook_token_previous) if token)
+    tokens = [clinic.webhook_token]
+    if _previous_still_valid(clinic):
+        tokens.append(clinic.webhook_token_previous)
+    return any(_equal(given, token) for token in tokens if token)
 
 
 def signature(secret: str, timestamp: str, raw_body: bytes) -> str:
@@ -57,7 +67,10 @@ def authenticate_delivery(*, clinic: Clinic, raw_body: bytes, headers, path_toke
         raise WebhookAuthError("X-Timestamp inválido.") from exc
     if skew > settings.WEBHOOK_MAX_SKEW_SECONDS:
         raise WebhookAuthError("X-Timestamp fora da janela permitida.")
-    secrets = [secret for secret in (clinic.webhook_secret, settings.SHARED_SECRET) if secret]
+    secrets = [clinic.webhook_secret, settings.SHARED_SECRET]
+    if _previous_still_valid(clinic):
+        secrets.append(clinic.webhook_secret_previous)
+    secrets = [secret for secret in secrets if secret]
     if not any(_equal(given, signature(secret, timestamp, raw_body)) for secret in secrets):
         raise WebhookAuthError("Assinatura inválida.")
     if settings.WEBHOOK_TOKEN_OPTIONAL and not _equal(

