@@ -6,6 +6,8 @@ Used by tests, benchmarks and the demo: the product's real client talks to it ov
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import hashlib
 import hmac
 import json
@@ -30,6 +32,25 @@ class Recorded:
             return json.loads(self.body)
         except ValueError:
             return None
+
+    def form(self) -> tuple[dict, list[str]] | None:
+        """(fields, file names) of a multipart/form-data body, or None."""
+        content_type = self.headers.get("Content-Type") or self.headers.get("content-type") or ""
+        if not content_type.startswith("multipart/form-data"):
+            return None
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + self.body
+        )
+        fields, files = {}, []
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            filename = part.get_filename()
+            if filename:
+                if name == "medias":
+                    files.append(filename)
+            elif name:
+                fields[name] = part.get_content().strip() if part.get_content_maintype() == "text" else ""
+        return fields, files
 
 
 @dataclass
@@ -212,7 +233,12 @@ class FakeWhaticket:
             if self.flavour == "ticketz":
                 return self._reply(handler, 401, {"error": "Acesso não permitido"})
             return self._reply(handler, 403, {"error": "Invalid token. We'll try to assign a new one on next request"})
-        data = record.json
+        form = record.form()
+        media: list[str] = []
+        if form is not None:
+            data, media = form
+        else:
+            data = record.json
         if not isinstance(data, dict) or not isinstance(data.get("number"), str):
             return self._reply(handler, 500, {"error": "Internal server error"})
         number = data["number"].replace("-", "", 1).replace(" ", "", 1)
@@ -222,7 +248,10 @@ class FakeWhaticket:
             error = "ERR_CHECK_NUMBER" if self.flavour == "saas" else "ERR_WAPP_INVALID_CONTACT"
             return self._reply(handler, 400, {"error": error})
         with self._lock:
-            self._sent.append({"number": number, "body": data.get("body", ""), "route": "send"})
+            sent = {"number": number, "body": data.get("body", ""), "route": "send"}
+            if media:
+                sent["medias"] = media
+            self._sent.append(sent)
         if self.flavour == "community":
             return self._reply(handler, 200, b"")
         if self.flavour == "ticketz":
