@@ -406,6 +406,16 @@ def message_send(*, message_id: int) -> str:
             _requeue(message, delay=wait, error="aguardando ritmo de envio", count_attempt=False)
             return "paced"
 
+    if message.kind == "reply" and whaticket.ticket_is_held_by_person(
+        config, ticket_id=conversation.ticket_id, number=conversation.contact.reply_number
+    ):
+        # A person took the ticket in Whaticket (invisible in raw deliveries): stay silent.
+        Message.objects.filter(pk=message_id).update(
+            status=Message.Status.STORED, last_error="não enviada: um atendente assumiu a conversa"
+        )
+        conversation_handoff(conversation=conversation, reason="agent_took_ticket", notify=False)
+        return "human"
+
     started = time.perf_counter()
     try:
         whaticket.send_text(

@@ -228,24 +228,43 @@ def send_text(config: WhaticketConfig, *, number: str, body: str, ticket_id: str
     _send_in_ticket(config, ticket_id=ticket_id, body=body)
 
 
-def ticket_is_held_by_person(config: WhaticketConfig, *, ticket_id: str) -> bool | None:
-    """JWT mode: is the ticket open with an agent? None when it cannot be known."""
-    if not (config.api_url and config.jwt_email and config.jwt_password and ticket_id):
-        return None
-    url = f"{_base(config)}/tickets/{ticket_id}"
-    try:
+def _jwt_get(config: WhaticketConfig, path: str, params: dict | None = None):
+    url = f"{_base(config)}{path}"
+    response = _session.get(
+        url,
+        params=params,
+        headers={"Authorization": f"Bearer {_jwt(config)}"},
+        timeout=settings.REQUEST_TIMEOUT_SECONDS,
+    )
+    if response.status_code in (401, 403):
         response = _session.get(
-            url, headers={"Authorization": f"Bearer {_jwt(config)}"}, timeout=settings.REQUEST_TIMEOUT_SECONDS
+            url,
+            params=params,
+            headers={"Authorization": f"Bearer {_jwt(config, fresh=True)}"},
+            timeout=settings.REQUEST_TIMEOUT_SECONDS,
         )
-        if response.status_code in (401, 403):
-            response = _session.get(
-                url,
-                headers={"Authorization": f"Bearer {_jwt(config, fresh=True)}"},
-                timeout=settings.REQUEST_TIMEOUT_SECONDS,
-            )
-        if response.status_code != 200:
-            return None
-        ticket = response.json()
+    if response.status_code != 200:
+        return None
+    return response.json()
+
+
+def ticket_is_held_by_person(config: WhaticketConfig, *, ticket_id: str = "", number: str = "") -> bool | None:
+    """JWT mode: is the patient's ticket open with an agent? None when it cannot be known.
+
+    Raw Baileys deliveries (variant A) carry no ticket and stop when an agent takes over, so
+    before answering we look: the ticket by id, or the newest ticket of the number.
+    """
+    if not (config.api_url and config.jwt_email and config.jwt_password and (ticket_id or number)):
+        return None
+    try:
+        if ticket_id:
+            ticket = _jwt_get(config, f"/tickets/{ticket_id}")
+        else:
+            found = _jwt_get(config, "/tickets", {"searchParam": number, "showAll": "true"})
+            tickets = (found or {}).get("tickets") or []
+            ticket = max(tickets, key=lambda t: t.get("id") or 0) if tickets else None
     except (requests.RequestException, ValueError, WhaticketError):
+        return None
+    if not isinstance(ticket, dict):
         return None
     return ticket.get("status") == "open" and bool(ticket.get("userId"))

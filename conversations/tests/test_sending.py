@@ -173,9 +173,9 @@ def test_jwt_mode_logs_in_again_on_403(jwt_mode, whaticket):
 
 
 def test_jwt_token_is_not_used_past_its_expiry(jwt_mode, whaticket):
-    whaticket.token_lifetime = 61  # cached until a minute before exp: one second
+    whaticket.token_lifetime = 63  # cached until a minute before exp: about two seconds
     services.message_send(message_id=_queued(jwt_mode).pk)
-    time.sleep(1.5)
+    time.sleep(3.2)
     services.message_send(message_id=_queued(jwt_mode).pk)
     assert whaticket.logins == 2
     assert all(r.headers.get("Authorization") for r in whaticket.requests if r.path.startswith("/messages/"))
@@ -187,3 +187,38 @@ def test_jwt_mode_cannot_send_outside_a_ticket(jwt_mode, whaticket):
     message = _queued(jwt_mode)
     assert services.message_send(message_id=message.pk) == "failed"
     assert "token da conexão" in _reload(message).last_error
+
+
+def test_jwt_mode_checks_the_ticket_and_stays_silent_when_a_person_took_it(jwt_mode, whaticket):
+    whaticket.add_ticket(812, number="5511987654321", status="open", user_id=7)
+    message = _queued(jwt_mode)
+    assert services.message_send(message_id=message.pk) == "human"
+    assert whaticket.sent == []
+    jwt_mode.refresh_from_db()
+    assert jwt_mode.state == "human"
+    assert _reload(message).status == "stored"
+
+
+def test_jwt_mode_finds_the_newest_ticket_by_number_when_none_is_known(jwt_mode, whaticket):
+    jwt_mode.ticket_id = ""
+    jwt_mode.save()
+    whaticket.add_ticket(900, number="5511987654321", status="closed")
+    whaticket.add_ticket(901, number="5511987654321", status="open", user_id=3)
+    assert services.message_send(message_id=_queued(jwt_mode).pk) == "human"
+
+
+def test_proactive_sends_are_paced_per_connection(connected, settings):
+    from secretaria.redis import get_redis
+
+    for key in get_redis().scan_iter("secretaria:whaticket:pace:*"):
+        get_redis().delete(key)
+    settings.WHATICKET_MAX_SENDS_PER_MINUTE = 2
+    conversation = make_conversation()
+    outcomes = [
+        services.message_send(
+            message_id=services.outbound_queue(conversation=conversation, body=f"lembrete {i}", kind="reminder").pk
+        )
+        for i in range(3)
+    ]
+    assert outcomes == ["sent", "sent", "paced"]
+    assert len(connected.sent) == 2
