@@ -17,8 +17,10 @@ VENV_BIN = BASE_DIR / ".venv" / "bin"
 
 
 def require_tool(name: str, package: str) -> str:
-    """The tool's path (PATH first, then the project's .venv/bin), or skip/fail naming the package."""
-    path = shutil.which(name) or shutil.which(name, path=str(VENV_BIN))
+    """The tool's path (PATH, the sbin folders nginx lives in, the project's .venv/bin), or
+    skip/fail naming the package."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", str(VENV_BIN)])
+    path = shutil.which(name, path=search)
     if path:
         return path
     message = f"`{name}` is not installed: install the package `{package}`"
