@@ -30,9 +30,8 @@ def _mib(value: str) -> float:
 @pytest.fixture
 def project(tmp_path):
     """The compose files with a .env made from .env.example and the secrets compose demands."""
-    for name in ("docker-compose.yml", "docker-compose.traefik.yml"):
-        shutil.copy(BASE_DIR / name, tmp_path / name)
-    (tmp_path / "docker-compose.prod.yml").symlink_to("docker-compose.yml")
+    for name in ("docker-compose.yml", "docker-compose.prod.yml", "docker-compose.traefik.yml"):
+        shutil.copy(BASE_DIR / name, tmp_path / name, follow_symlinks=False)  # the alias stays an alias
     env = (BASE_DIR / ".env.example").read_text()
     for name in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
         env = re.sub(rf"^{name}=.*$", f"{name}=0123456789abcdef", env, flags=re.M)
