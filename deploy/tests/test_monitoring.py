@@ -157,3 +157,22 @@ def test_grafana_provisions_prometheus_and_the_dashboards_folder():
     assert mounts[dashboards["options"]["path"]] == "./deploy/grafana/dashboards"
     assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
     assert re.match(r"grafana/grafana:\d", SERVICES["grafana"]["image"])
+
+
+def test_without_a_webhook_url_the_entrypoint_warns_and_alertmanager_still_starts(tmp_path):
+    amtool = require_tool("amtool", "prometheus-alertmanager")
+    rendered = tmp_path / "alertmanager.yml"
+    env = {
+        "PATH": os.environ["PATH"],
+        "ALERTMANAGER_TEMPLATE": str(ALERTMANAGER / "alertmanager.yml"),
+        "ALERTMANAGER_RENDERED": str(rendered),
+    }
+    result = subprocess.run(
+        ["sh", str(ALERTMANAGER / "entrypoint.sh"), amtool, "check-config", str(rendered)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "MONITORING_WEBHOOK_URL is empty" in result.stderr
