@@ -7,11 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: help init install run test lint format migrate worker periodic services stop clean messages
+.PHONY: help init install deploy-tools run test lint format migrate worker periodic services stop clean messages
+
+# The deploy checks' Debian packages, as command:package. `make test` installs the missing ones
+# when it runs as root with apt; elsewhere their tests skip naming the package (and fail under
+# CI=true, where a skipped check would pass a broken deploy).
+DEPLOY_TOOLS := promtool:prometheus amtool:prometheus-alertmanager nginx:nginx docker-compose:docker-compose
 
 help:
 	@echo "make run      start the product (app on :8080, worker, periodic runner) with a demo clinic"
-	@echo "make test     lint + the whole test suite (real PostgreSQL and Redis)"
+	@echo "make test     lint + the whole test suite (real PostgreSQL and Redis, deploy checkers)"
 	@echo "make init     create .venv and .env (from .env.example)"
 	@echo "make migrate  apply migrations to the public schema and every clinic"
 	@echo "make worker   run one RQ worker with its scheduler"
@@ -31,7 +36,21 @@ init: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m secretaria.launcher
 
-test: $(STAMP)
+deploy-tools:
+	@missing=""; \
+	for pair in $(DEPLOY_TOOLS); do \
+		PATH="$$PATH:/usr/sbin:/sbin" command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing the deploy checks' Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+			|| echo "could not install$$missing: their tests will skip (fail under CI=true)"; \
+	else \
+		echo "deploy checks need the Debian packages:$$missing (their tests skip without them)"; \
+	fi
+
+test: $(STAMP) deploy-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_READ_DOT_ENV=false $(BIN)/pytest $(PYTEST_ARGS)

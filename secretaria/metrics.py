@@ -3,13 +3,18 @@
 Metrics that concern one clinic carry a `tenant` label: the resolved clinic's slug, never
 a raw header value. Under gunicorn the values of every worker are merged through
 prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR); the RQ worker serves its
-own registry on WORKER_METRICS_PORT.
+own registry on WORKER_METRICS_PORT. Gauges read at scrape time (queue lengths) are
+served by the app's `/metrics` only, so Prometheus sees one series per queue.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable, Iterator
 
+import redis
+from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +26,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from rq import Queue
+
+log = logging.getLogger(__name__)
 
 JOBS = Counter(
     "secretaria_jobs_total",
@@ -113,12 +122,54 @@ REMINDER_ANSWERS = Counter(
 )
 
 
+def _probe_redis() -> redis.Redis:
+    from secretaria.redis import get_probe_redis  # late: secretaria.redis reads settings
+
+    return get_probe_redis()
+
+
+class QueueCollector:
+    """`secretaria_queue_jobs{queue}`: jobs waiting in each RQ queue, read from Redis at scrape time.
+
+    Scheduled jobs (debounce windows, retries) are not counted: only work that is ready and
+    not yet taken by a worker, so a growing value means the workers do not keep up. With
+    Redis unreachable the gauge has no samples (an absent series, not a false zero).
+    """
+
+    def __init__(self, connection: Callable[[], redis.Redis] = _probe_redis):
+        self._connection = connection
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "secretaria_queue_jobs", "Jobs waiting in an RQ queue (not scheduled, not started).", labels=["queue"]
+        )
+        try:
+            connection = self._connection()
+            for name in settings.RQ_QUEUES:
+                gauge.add_metric([name], Queue(name, connection=connection).count)
+        except redis.RedisError as exc:
+            log.warning("queue lengths unavailable for /metrics: %s", type(exc).__name__)
+            gauge = GaugeMetricFamily(gauge.name, gauge.documentation, labels=["queue"])
+        yield gauge
+
+
+class _ProcessMetrics:
+    """This process's default registry, as one collector of the scrape registry."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
 def registry_for_scrape() -> CollectorRegistry:
+    """What the app's `/metrics` serves: every gunicorn worker's metrics (multiprocess mode)
+    or this process's, plus the gauges read at scrape time."""
+    registry = CollectorRegistry(auto_describe=False)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return registry
-    return REGISTRY
+    else:
+        registry.register(_ProcessMetrics())
+    registry.register(QueueCollector())
+    return registry
 
 
 def metrics_view(request) -> HttpResponse:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.db import close_old_connections
 from django_tenants.utils import get_public_schema_name
 
@@ -80,6 +82,12 @@ def run_tick(tick: int, *, force: bool = False) -> int:
     return enqueued
 
 
+def _beat() -> None:
+    """Touch PERIODIC_HEARTBEAT_FILE: its age tells a healthcheck the loop still ticks."""
+    if settings.PERIODIC_HEARTBEAT_FILE:
+        Path(settings.PERIODIC_HEARTBEAT_FILE).touch()
+
+
 def run_forever(stop=lambda: False) -> None:
     log.info("periodic runner started with tasks: %s", ", ".join(t.name for t in registered()) or "none")
     last_tick = None
@@ -91,6 +99,7 @@ def run_forever(stop=lambda: False) -> None:
                 count = run_tick(tick)
                 log.info("periodic tick %s: %s jobs enqueued", tick, count)
                 last_tick = tick
+                _beat()
             except Exception:  # noqa: BLE001 - keep the runner alive; next tick retries
                 log.exception("periodic tick %s failed", tick)
         time.sleep(min(1.0, 60 - time.time() % 60))

@@ -72,6 +72,11 @@ if PRODUCTION:
 PUBLIC_HOST = env.str("PUBLIC_HOST", default="localhost")
 BASE_DOMAIN = env.str("BASE_DOMAIN", default="localhost")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", ".localhost", "127.0.0.1"])
+# Names the app has on the private network (compose: `app`, which Prometheus scrapes). They
+# are no clinic's, so they serve only the operator's site (/metrics); the proxy never
+# forwards them.
+INTERNAL_HOSTS = env.list("INTERNAL_HOSTS", default=[])
+ALLOWED_HOSTS += [host for host in INTERNAL_HOSTS if host not in ALLOWED_HOSTS]
 PORT = env.int("PORT", default=8080)
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2)
 
@@ -180,6 +185,9 @@ RQ = {"WORKER_CLASS": "secretaria.worker.Worker"}
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=9101)
 WORKER_METRICS_ADDR = env.str("WORKER_METRICS_ADDR", default="127.0.0.1")
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = env.int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", default=120)
+# The periodic runner touches this file after each tick (the container's healthcheck reads
+# its age); empty = off.
+PERIODIC_HEARTBEAT_FILE = env.str("PERIODIC_HEARTBEAT_FILE", default="")
 
 # --- i18n -------------------------------------------------------------------------------
 

@@ -78,3 +78,27 @@ def test_two_runner_processes_enqueue_each_job_once(clinics, committed):
     assert "conversations.jobs.sweep_inbox [alfa]" in described
     assert "conversations.jobs.sweep_inbox [beta]" in described
     queue.empty()
+
+
+@pytest.mark.django_db
+def test_the_runner_touches_its_heartbeat_file_after_each_tick(settings, tmp_path, monkeypatch):
+    beat = tmp_path / "periodic.heartbeat"
+    settings.PERIODIC_HEARTBEAT_FILE = str(beat)
+    monkeypatch.setattr(periodic, "run_tick", lambda tick: 0)
+    periodic.run_forever(stop=beat.exists)  # returns once the first tick has beaten
+    assert time.time() - beat.stat().st_mtime < 5
+
+
+@pytest.mark.django_db
+def test_a_failed_tick_does_not_beat(settings, tmp_path, monkeypatch):
+    beat = tmp_path / "periodic.heartbeat"
+    settings.PERIODIC_HEARTBEAT_FILE = str(beat)
+    calls = []
+
+    def failing_tick(tick):
+        calls.append(tick)
+        raise RuntimeError("redis down")
+
+    monkeypatch.setattr(periodic, "run_tick", failing_tick)
+    periodic.run_forever(stop=lambda: len(calls) >= 1)
+    assert not beat.exists()

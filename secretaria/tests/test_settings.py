@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from django.conf import settings
 
 from secretaria.testing.processes import BASE_DIR, product_env
@@ -60,3 +61,22 @@ def test_production_check_deploy_is_clean():
 def test_development_defaults_work_without_any_environment():
     result = _run({"DJANGO_ENV": None, "SECRET_KEY": None}, "check")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_compose_app_environment_lets_prometheus_scrape_app_and_passes_check_deploy(clinics):
+    """docker-compose.yml's app settings: Prometheus's `Host: app:8080` is allowed (and sees
+    /metrics over plain HTTP), other unknown hosts are not, and the proxy's scheme is trusted."""
+    compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+    app = compose["services"]["app"]["environment"]
+    env = {**GOOD, "INTERNAL_HOSTS": app["INTERNAL_HOSTS"], "USE_X_FORWARDED_PROTO": app["USE_X_FORWARDED_PROTO"]}
+    check = _run(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert check.returncode == 0, check.stderr
+    code = (
+        "from django.conf import settings; from django.test import Client; c = Client(); "
+        "scrape = c.get('/metrics', HTTP_HOST='app:8080'); other = c.get('/metrics', HTTP_HOST='evil:8080'); "
+        "print(scrape.status_code, b'secretaria_queue_jobs' in scrape.content, other.status_code, "
+        "settings.SECURE_PROXY_SSL_HEADER == ('HTTP_X_FORWARDED_PROTO', 'https'))"
+    )
+    result = _run(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-4:] == ["200", "True", "404", "True"]
