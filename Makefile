@@ -44,7 +44,7 @@ deploy-tools:
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing the deploy checks' Debian packages:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+		apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 			|| echo "could not install$$missing: their tests will skip (fail under CI=true)"; \
 	else \
 		echo "deploy checks need the Debian packages:$$missing (their tests skip without them)"; \
