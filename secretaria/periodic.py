@@ -55,9 +55,9 @@ def _claim(task: PeriodicTask, tick: int) -> bool:
 
 
 def _active_schemas() -> list[str]:
-    from tenants.models import Clinic
+    from tenants.selectors import active_clinics
 
-    return list(Clinic.objects.filter(is_active=True).values_list("schema_name", flat=True))
+    return [clinic.schema_name for clinic in active_clinics()]
 
 
 def run_tick(tick: int, *, force: bool = False) -> int:

@@ -46,3 +46,11 @@ def _clinic_changed(**kwargs) -> None:
 
 def clinic_by_slug(*, slug: str) -> Clinic | None:
     return Clinic.objects.filter(schema_name=slug).first()
+
+
+def active_clinics(*, slug: str | None = None) -> list[Clinic]:
+    """Every active clinic, or the one named (empty when it is not an active clinic)."""
+    clinics = Clinic.objects.filter(is_active=True).order_by("schema_name")
+    if slug:
+        clinics = clinics.filter(schema_name=slug)
+    return list(clinics)

@@ -204,3 +204,19 @@ def test_a_new_question_replaces_the_old(in_alfa):
     assert (
         pending.pending_question_get(conversation=Conversation.objects.get(pk=conversation.pk)).kind == "cancel_confirm"
     )
+
+
+def test_sweep_and_reminder_commands_run_per_clinic(clinics, db, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    call_command("sweep_inbox")
+    call_command("send_due_reminders", "--tenant", "beta")
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "alfa: 0 conversations, 0 sends queued",
+        "beta: 0 conversations, 0 sends queued",
+        "beta: 0 reminders queued",
+    ]
+    with pytest.raises(CommandError, match="no active clinic 'nada'"):
+        call_command("sweep_inbox", "--tenant", "nada")

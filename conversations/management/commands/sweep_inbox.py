@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
 from conversations.services import inbox_sweep
-from tenants.models import Clinic
+from tenants.selectors import active_clinics
 
 
 class Command(BaseCommand):
@@ -14,11 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="one clinic's slug; default: every active clinic")
 
     def handle(self, *args, **options):
-        clinics = Clinic.objects.filter(is_active=True)
-        if options["tenant"]:
-            clinics = clinics.filter(schema_name=options["tenant"])
-            if not clinics.exists():
-                raise CommandError(f"no active clinic {options['tenant']!r}")
+        clinics = active_clinics(slug=options["tenant"])
+        if options["tenant"] and not clinics:
+            raise CommandError(f"no active clinic {options['tenant']!r}")
         for clinic in clinics:
             with tenant_context(clinic):
                 result = inbox_sweep()
