@@ -9,7 +9,18 @@ from unfold.decorators import action
 from agenda import services
 from agenda.apikeys import api_key_create
 from agenda.backend import AgendaError
-from agenda.models import AgendaSettings, ApiKey, Appointment, ClosedDate, Professional, Reminder, Service, WeeklyHours
+from agenda.models import (
+    AgendaSettings,
+    ApiKey,
+    Appointment,
+    CalcomDelivery,
+    CalcomEventType,
+    ClosedDate,
+    Professional,
+    Reminder,
+    Service,
+    WeeklyHours,
+)
 from secretaria.admin_sites import painel_site
 
 
@@ -183,7 +194,10 @@ class AgendaSettingsAdmin(ModelAdmin):
             {"fields": ["backend", "slot_step_minutes", "buffer_minutes", "min_notice_minutes", "horizon_days"]},
         ),
         ("Mensagens", {"fields": ["reminder_offsets_hours", "quiet_hours_start", "quiet_hours_end"]}),
-        ("Cal.com", {"fields": ["calcom_api_url", "calcom_api_key"], "classes": ["collapse"]}),
+        (
+            "Cal.com",
+            {"fields": ["calcom_api_url", "calcom_api_key", "calcom_webhook_secret"], "classes": ["collapse"]},
+        ),
     ]
 
     def has_add_permission(self, request):
@@ -202,3 +216,19 @@ class ApiKeyAdmin(ModelAdmin):
         created, key = api_key_create(name=obj.name)
         obj.pk = created.pk
         messages.warning(request, f"Copie agora a chave (ela não será mostrada de novo): {key}")
+
+
+@admin.register(CalcomEventType, site=painel_site)
+class CalcomEventTypeAdmin(ModelAdmin):
+    list_display = ["professional", "service", "event_type_id", "slug"]
+    list_select_related = ["professional", "service"]
+
+
+@admin.register(CalcomDelivery, site=painel_site)
+class CalcomDeliveryAdmin(ModelAdmin):
+    list_display = ["received_at", "trigger", "processed_at", "outcome"]
+    list_filter = ["trigger"]
+    readonly_fields = ["body_sha256", "trigger", "body", "received_at", "processed_at", "outcome"]
+
+    def has_add_permission(self, request):
+        return False

@@ -65,9 +65,10 @@ class AgendaBackend(Protocol):
 
 def get_backend() -> AgendaBackend:
     from agenda.builtin import BuiltinBackend
+    from agenda.calcom_backend import CalcomBackend
     from agenda.selectors import agenda_settings
 
     settings_row = agenda_settings()
     if settings_row.backend == "calcom":
-        raise AgendaUnavailable("A integração com o Cal.com ainda não está disponível nesta versão.")
+        return CalcomBackend(settings_row)
     return BuiltinBackend(settings_row)

@@ -118,6 +118,9 @@ class AgendaSettings(models.Model):
     )
     calcom_api_url = models.URLField("URL da API do Cal.com", blank=True, default="")
     calcom_api_key = EncryptedTextField("chave da API do Cal.com", blank=True, default="")
+    calcom_webhook_secret = EncryptedTextField(
+        "segredo do webhook do Cal.com", blank=True, default="", help_text="Vazio: CALCOM_WEBHOOK_SECRET."
+    )
     updated_at = models.DateTimeField("atualizado em", auto_now=True)
 
     class Meta:
@@ -251,3 +254,45 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class CalcomEventType(models.Model):
+    """Which Cal.com event type books a (professional, service) pair."""
+
+    professional = models.ForeignKey(
+        Professional, on_delete=models.CASCADE, related_name="calcom_event_types", verbose_name="profissional"
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="calcom_event_types", verbose_name="serviço"
+    )
+    event_type_id = models.PositiveIntegerField("ID do tipo de evento no Cal.com")
+    slug = models.CharField("slug no Cal.com", max_length=120, blank=True, default="")
+
+    class Meta:
+        verbose_name = "tipo de evento do Cal.com"
+        verbose_name_plural = "tipos de evento do Cal.com"
+        constraints = [
+            models.UniqueConstraint(fields=["professional", "service"], name="one_event_type_per_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.professional} · {self.service} → {self.event_type_id}"
+
+
+class CalcomDelivery(models.Model):
+    """A Cal.com webhook delivery, stored before processing; repeats are dropped by body hash."""
+
+    body_sha256 = models.CharField(max_length=64, unique=True)
+    trigger = models.CharField(max_length=60)
+    body = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = "entrega do Cal.com"
+        verbose_name_plural = "entregas do Cal.com"
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.trigger} ({self.received_at:%d/%m %H:%M})"

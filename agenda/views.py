@@ -257,3 +257,36 @@ class AppointmentActionApi(APIView):
         except AgendaError as exc:
             return _agenda_error(exc)
         return Response(AppointmentOutputSerializer(result).data, status=201 if action == "reschedule" else 200)
+
+
+class CalcomWebhookApi(APIView):
+    """`POST /webhook/calcom`: verify X-Cal-Signature-256, store, answer fast, process in a job."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes: list = []
+
+    @extend_schema(request={"application/json": {"type": "object"}}, responses={200: None}, summary="Cal.com webhook")
+    def post(self, request):
+        import json
+
+        from agenda import calcom_webhooks
+
+        raw = request.body
+        try:
+            calcom_webhooks.signature_verify(raw_body=raw, given=request.headers.get("X-Cal-Signature-256", ""))
+        except calcom_webhooks.CalcomSignatureError as exc:
+            return Response({"detail": str(exc)}, status=401)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return Response({"detail": "JSON malformado."}, status=400)
+        if not isinstance(body, dict) or "triggerEvent" not in body:
+            return Response({"detail": "Formato desconhecido: falta triggerEvent."}, status=400)
+        trigger = body["triggerEvent"]
+        if trigger == "PING":
+            return Response({"ok": True, "ignored": "PING"})
+        if trigger not in calcom_webhooks.HANDLED:
+            return Response({"ok": True, "ignored": trigger})
+        _, created = calcom_webhooks.delivery_store(raw_body=raw, body=body)
+        return Response({"ok": True, "queued": created, "duplicate": not created})

@@ -333,6 +333,8 @@ DEBOUNCE_SECONDS = env.float("DEBOUNCE_SECONDS", default=3.0)
 CAL_API_URL = env.str("CAL_API_URL", default="")
 CAL_API_KEY = env.str("CAL_API_KEY", default="")
 AGENDA_BACKEND = env.str("AGENDA_BACKEND", default="builtin")
+# Cal.com keys attendees by email: WhatsApp-only patients get wa-<digits>@ this domain (ours).
+CALCOM_ATTENDEE_EMAIL_DOMAIN = env.str("CALCOM_ATTENDEE_EMAIL_DOMAIN", default=f"pacientes.{BASE_DOMAIN}")
 AVAILABILITY_RATE_LIMIT = env.str("AVAILABILITY_RATE_LIMIT", default="30/min")
 
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="local")

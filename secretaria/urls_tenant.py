@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from agenda.views import AppointmentActionApi, AppointmentsApi, AvailabilityApi
+from agenda.views import AppointmentActionApi, AppointmentsApi, AvailabilityApi, CalcomWebhookApi
 from conversations.views import WhaticketWebhookApi, WhaticketWebhookTokenApi
 from secretaria.admin_sites import painel_site
 from tenants.views import ClinicInfoApi
@@ -23,6 +23,7 @@ urlpatterns = [
         name="agenda-appointment-action",
     ),
     # No trailing-slash redirects on webhooks: a redirect loses a POST's body.
+    path("webhook/calcom", CalcomWebhookApi.as_view(), name="calcom-webhook"),
     re_path(r"^webhook/whaticket/?$", WhaticketWebhookApi.as_view(), name="whaticket-webhook"),
     re_path(r"^webhook/whaticket/(?P<token>[A-Za-z0-9_-]{32,128})/?$", WhaticketWebhookTokenApi.as_view()),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
