@@ -202,35 +202,25 @@ def ensure_postgres(var_dir: Path = VAR_DIR) -> str:
             pwfile.unlink(missing_ok=True)
 
     _clear_stale_postmaster_pid(data)
-    port = _free_port(port)
-    options = (
-        f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-        "-c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
-    try:
-        subprocess.run(
-            [
-                _pg_bin("pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(pg_dir / "server.log"),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "30",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            **run_as,
+    # A port found free can be taken by someone else before the server binds it: try again.
+    for attempt in range(3):
+        port = _free_port(port if attempt == 0 else None)
+        options = (
+            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            "-c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-    except subprocess.CalledProcessError as exc:
-        log = _read(pg_dir / "server.log") or ""
-        raise ServiceError(
-            f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-300:]} {log[-500:]}"
-        ) from exc
+        command = [_pg_bin("pg_ctl"), "-D", str(data), "-l", str(pg_dir / "server.log"), "-o", options]
+        try:
+            subprocess.run([*command, "-w", "-t", "30", "start"], check=True, capture_output=True, **run_as)
+            break
+        except subprocess.CalledProcessError as exc:
+            log = _read(pg_dir / "server.log") or ""
+            if attempt < 2 and "could not bind" in log[-2000:]:
+                _clear_stale_postmaster_pid(data)
+                continue
+            raise ServiceError(
+                f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-300:]} {log[-500:]}"
+            ) from exc
     port_file.write_text(str(port))
     _ensure_database(port, password)
     return _pg_url(port, password)
@@ -311,7 +301,17 @@ def ensure_redis(var_dir: Path = VAR_DIR) -> str:
         time.sleep(0.2)
     pidfile.unlink(missing_ok=True)
 
-    port = _free_port(port)
+    for attempt in range(3):
+        port = _free_port(port if attempt == 0 else None)
+        if _start_redis(redis_dir, port, password, pidfile):
+            break
+        if attempt == 2:
+            raise ServiceError(f"Redis did not start; see {redis_dir / 'redis.log'}")
+    port_file.write_text(str(port))
+    return url.format(port=port)
+
+
+def _start_redis(redis_dir: Path, port: int, password: str, pidfile: Path) -> bool:
     conf = redis_dir / "redis.conf"
     conf.write_text(
         "\n".join(
@@ -335,10 +335,9 @@ def ensure_redis(var_dir: Path = VAR_DIR) -> str:
     deadline = time.monotonic() + 10
     while not _redis_ping(port, password):
         if time.monotonic() > deadline:
-            raise ServiceError(f"Redis did not start; see {redis_dir / 'redis.log'}")
+            return False
         time.sleep(0.02)
-    port_file.write_text(str(port))
-    return url.format(port=port)
+    return True
 
 
 def stop_redis(var_dir: Path = VAR_DIR) -> bool:
