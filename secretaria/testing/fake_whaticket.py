@@ -82,6 +82,7 @@ class FakeWhaticket:
         self._sent: list[dict] = []
         self.faults: list[Fault] = []
         self.logins = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -129,7 +130,14 @@ class FakeWhaticket:
         with self._lock:
             return [dict(item) for item in self._sent]
 
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait for requests still being answered (a slow fault outlives the client's timeout)."""
+        deadline = time.monotonic() + timeout
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def reset(self) -> None:
+        self.wait_idle()
         with self._lock:
             self.requests.clear()
             self._sent.clear()
@@ -172,6 +180,15 @@ class FakeWhaticket:
         return None
 
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            self._dispatch(handler, method)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _dispatch(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         parts = urlsplit(handler.path)
