@@ -306,16 +306,19 @@ wait_healthy() {
     STEP="health"
     log "waiting up to ${HEALTH_TIMEOUT}s for $HEALTH_URL to answer status ok"
     if ((DRY_RUN)); then
-        run curl --silent --fail --max-time 5 "$HEALTH_URL"
+        run curl --silent --max-time 5 "$HEALTH_URL"
         return 0
     fi
-    local deadline=$((SECONDS + HEALTH_TIMEOUT)) body="" remaining
+    local deadline=$((SECONDS + HEALTH_TIMEOUT)) body="" code remaining
     while :; do
         remaining=$((deadline - SECONDS))
         ((remaining > 5)) && remaining=5
         ((remaining < 1)) && remaining=1
-        if body=$(curl --silent --fail --max-time "$remaining" "$HEALTH_URL" 2>/dev/null) &&
-            [[ $body =~ \"status\"[[:space:]]*:[[:space:]]*\"ok\" ]]; then
+        # No --fail: a 503 carries the failing checks, worth reporting.
+        body=$(curl --silent --max-time "$remaining" --write-out '%{http_code}' "$HEALTH_URL" 2>/dev/null) || body=""
+        code=${body: -3}
+        body=${body%"$code"}
+        if [[ $code == 200 && $body =~ \"status\"[[:space:]]*:[[:space:]]*\"ok\" ]]; then
             log "healthy: $HEALTH_URL"
             return 0
         fi
@@ -324,6 +327,8 @@ wait_healthy() {
         fi
         sleep "$HEALTH_INTERVAL"
     done
+    body=${body//[[:cntrl:]]/ }
+    ((${#body} <= 300)) || body="${body:0:300}..."
     fail "$HEALTH_URL did not answer status ok within ${HEALTH_TIMEOUT}s (last answer: ${body:-none}); docker compose -f $COMPOSE_FILE logs app"
 }
 

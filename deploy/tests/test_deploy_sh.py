@@ -208,7 +208,7 @@ def test_dry_run_prints_every_step_and_calls_no_docker(deploy, health, receiver)
         f"+ {compose} up -d",
         f"+ {compose} exec -T app python manage.py provision_tenant --slug acme --name acme "
         "--domain acme.osmardev.online --tenant-id 42",
-        f"+ curl --silent --fail --max-time 5 {health.url}/healthz",
+        f"+ curl --silent --max-time 5 {health.url}/healthz",
     ]
     printed = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
     assert printed == expected
@@ -321,7 +321,15 @@ def test_health_never_ok_times_out_notifies_and_exits_non_zero(deploy, health, r
     assert len(health.requests) >= 2
     (notification,) = _notifications(receiver)
     assert "at step 'health'" in notification["text"] and "within 2s" in notification["text"]
+    assert '"worker": {"ok": false}' in notification["text"]  # the last answer names what is down
     _assert_no_secret_printed(result)
+
+
+def test_status_ok_with_an_error_code_is_not_healthy(deploy, health, receiver):
+    health.status = 500
+    result = deploy(*SEED_ARGS, "--health-url", f"{health.url}/healthz", "--health-timeout", "1")
+    assert result.returncode == 1
+    assert "at step 'health'" in _notifications(receiver)[0]["text"]
 
 
 def test_health_answering_200_without_status_ok_is_not_healthy(deploy, health, receiver):
@@ -450,6 +458,7 @@ def test_the_default_paths_need_no_warning_and_another_env_file_is_named(deploy,
 
 def test_an_interrupted_deploy_is_notified(deploy, health, receiver, tmp_path):
     health.status = 503
+    health.body = b'{"status": "degraded"}'
     env = {k: v for k, v in os.environ.items() if k != "PORT"}
     env.update(PATH=f"{deploy.bin_dir}{os.pathsep}{env['PATH']}", FAKE_DOCKER_LOG=str(tmp_path / "docker.log"))
     env["DEPLOY_HEALTH_INTERVAL"] = "0.2"
