@@ -119,7 +119,7 @@ fail() {
     local message=$1
     local host
     HANDLED=1
-    host=$(hostname 2>/dev/null || echo unknown-host)
+    host=$(hostname 2>/dev/null || uname -n)
     printf '%s: error: step %s failed: %s\n' "$PROG" "$STEP" "$message" >&2
     notify "Deploy of clinic ${TENANT_SLUG:-?} on ${DOMAIN:-?} failed on host ${host} at step '${STEP}': ${message}"
     exit 1
