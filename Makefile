@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: help init install deploy-tools run test lint format migrate worker periodic services stop clean messages
+.PHONY: help init install deploy-tools deploy run test lint format migrate worker periodic services stop clean messages
 
 # The deploy checks' Debian packages, as command:package. `make test` installs the missing ones
 # when it runs as root with apt; elsewhere their tests skip naming the package (and fail under
 # CI=true, where a skipped check would pass a broken deploy).
-DEPLOY_TOOLS := promtool:prometheus amtool:prometheus-alertmanager nginx:nginx docker-compose:docker-compose
+DEPLOY_TOOLS := promtool:prometheus amtool:prometheus-alertmanager nginx:nginx docker-compose:docker-compose shellcheck:shellcheck
 
 help:
 	@echo "make run      start the product (app on :8080, worker, periodic runner) with a demo clinic"
@@ -22,6 +22,7 @@ help:
 	@echo "make worker   run one RQ worker with its scheduler"
 	@echo "make lint     ruff check + ruff format --check"
 	@echo "make stop     stop the embedded PostgreSQL and Redis"
+	@echo "make deploy DEPLOY_ARGS=\"--domain osmardev.online --tenant-id 42 --tenant-slug acme\"  production deploy"
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +50,10 @@ deploy-tools:
 	else \
 		echo "deploy checks need the Debian packages:$$missing (their tests skip without them)"; \
 	fi
+
+# Production deploy on the VPS (deploy/deploy.sh --help): needs Docker, not the venv.
+deploy:
+	bash deploy/deploy.sh $(DEPLOY_ARGS)
 
 test: $(STAMP) deploy-tools
 	$(BIN)/ruff check .
