@@ -12,7 +12,9 @@ PYTEST_ARGS ?= -n 2
 # The deploy checks' Debian packages, as command:package. `make test` installs the missing ones
 # when it runs as root with apt; elsewhere their tests skip naming the package (and fail under
 # CI=true, where a skipped check would pass a broken deploy).
-DEPLOY_TOOLS := promtool:prometheus amtool:prometheus-alertmanager nginx:nginx docker-compose:docker-compose shellcheck:shellcheck
+DEPLOY_TOOLS := promtool:prometheus amtool:prometheus-alertmanager nginx:nginx docker-compose:docker-compose \
+	shellcheck:shellcheck prometheus-redis-exporter:prometheus-redis-exporter \
+	prometheus-postgres-exporter:prometheus-postgres-exporter prometheus-node-exporter:prometheus-node-exporter
 
 help:
 	@echo "make run      start the product (app on :8080, worker, periodic runner) with a demo clinic"
