@@ -34,18 +34,18 @@ log = logging.getLogger(__name__)
 JOBS = Counter(
     "secretaria_jobs_total",
     "Background jobs run, by clinic, job and outcome.",
-    ["tenant", "job", "outcome"],
+    ["tenant", "task", "outcome"],
 )
 JOB_DURATION = Histogram(
     "secretaria_job_duration_seconds",
     "Time spent running background jobs.",
-    ["job"],
+    ["task"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 ENQUEUE_ERRORS = Counter(
     "secretaria_enqueue_errors_total",
     "Jobs that could not be enqueued (Redis unreachable); the sweepers pick the work up later.",
-    ["tenant", "job"],
+    ["tenant", "task"],
 )
 PERIODIC_RUNS = Counter(
     "secretaria_periodic_runs_total",

@@ -75,7 +75,7 @@ def enqueue_now(
             return rq_queue.enqueue_in(timedelta(seconds=delay), run_in_tenant, schema, path, args, kwargs, **options)
         return rq_queue.enqueue(run_in_tenant, schema, path, args, kwargs, **options)
     except RedisError as exc:
-        metrics.ENQUEUE_ERRORS.labels(tenant=schema, job=path).inc()
+        metrics.ENQUEUE_ERRORS.labels(tenant=schema, task=path).inc()
         log.error("could not enqueue %s for %s: %s", path, schema, exc)
         return None
 
@@ -100,7 +100,7 @@ def run_in_tenant(schema_name: str, func_path: str, args: tuple, kwargs: dict) -
         outcome = "ok"
         return result
     finally:
-        metrics.JOBS.labels(tenant=schema_name, job=func_path.rsplit(".", 1)[-1], outcome=outcome).inc()
-        metrics.JOB_DURATION.labels(job=func_path.rsplit(".", 1)[-1]).observe(time.perf_counter() - started)
+        metrics.JOBS.labels(tenant=schema_name, task=func_path.rsplit(".", 1)[-1], outcome=outcome).inc()
+        metrics.JOB_DURATION.labels(task=func_path.rsplit(".", 1)[-1]).observe(time.perf_counter() - started)
         timezone.deactivate()
         connection.set_schema_to_public()

@@ -142,7 +142,7 @@ def test_dashboards_use_the_provisioned_datasource_and_a_tenant_variable(name):
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == uid, panel["title"]
             assert metric_names(target["expr"]), target["expr"]
-            # `job` is the scrape target's label: the product's own `job` label is `exported_job`
+            # `job` is the scrape target's label (app, worker); the product names its own `task`
             assert "job" not in grouping_labels(target["expr"]), target["expr"]
             assert "{{job}}" not in target["legendFormat"], panel["title"]
 
@@ -424,8 +424,7 @@ def test_every_panel_and_alert_query_against_a_real_prometheus(observed, tmp_pat
                             values = [sample["value"][1] for sample in answer["data"]["result"]]
                             if all(value in ("NaN", "+Inf", "-Inf") for value in values):
                                 failures.append(f"{label}: no number, only {values}")
-                            # a legend's label must exist on the series (the product's `job`
-                            # label, for one, arrives as `exported_job`)
+                            # a legend's label must exist on the series
                             seen = {key for sample in answer["data"]["result"] for key in sample["metric"]}
                             lost = grouping_labels(expr) - seen
                             if lost:

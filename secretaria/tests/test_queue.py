@@ -51,8 +51,8 @@ def test_job_runs_in_the_enqueuing_clinics_schema_and_time_zone(clinics, committ
     connection.set_schema_to_public()
     assert not Group.objects.filter(name__startswith=f"job:{token}").exists()
     # counters incremented inside the job reach what Prometheus scrapes from the worker
-    assert 'secretaria_jobs_total{job="record_context",outcome="ok",tenant="beta"} 1.0' in scraped
-    assert 'secretaria_jobs_total{job="record_context_marker",outcome="ok",tenant="alfa"} 1.0' in scraped
+    assert 'secretaria_jobs_total{outcome="ok",task="record_context",tenant="beta"} 1.0' in scraped
+    assert 'secretaria_jobs_total{outcome="ok",task="record_context_marker",tenant="alfa"} 1.0' in scraped
 
 
 @pytest.mark.django_db
@@ -79,7 +79,7 @@ def test_enqueue_with_redis_down_is_counted_not_raised(clinics, settings, reques
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     get_redis.cache_clear()
     request.addfinalizer(get_redis.cache_clear)
-    labels = {"tenant": "alfa", "job": "secretaria.testing.jobs.record_context"}
+    labels = {"tenant": "alfa", "task": "secretaria.testing.jobs.record_context"}
     before = REGISTRY.get_sample_value("secretaria_enqueue_errors_total", labels) or 0
     with schema_context("alfa"):
         assert queue.enqueue_now(record_context, "lost") is None
