@@ -222,3 +222,80 @@ def _apply(trigger: str, payload: dict) -> str:
             metrics.APPOINTMENTS.labels(tenant=connection.schema_name, status="completed", source="calcom").inc()
         return "completed" if changed else "no change"
     return "ignored"
+
+
+def calcom_reconcile(*, now=None, weeks: int = 4) -> dict[str, int]:
+    """Repair what lost webhooks left out of step: Cal.com's bookings of the coming weeks win."""
+    from datetime import timedelta
+
+    settings_row = agenda_settings()
+    if settings_row.backend != "calcom":
+        return {}
+    config = calcom_config(settings_row)
+    now = now or timezone.now()
+    bookings = calcom.bookings_list(config, after=now, before=now + timedelta(weeks=weeks))
+    by_uid = {booking.uid: booking for booking in bookings}
+    counts = {"adopted": 0, "cancelled": 0}
+    for booking in bookings:
+        if booking.status not in ("accepted", "pending"):
+            continue
+        if not Appointment.objects.filter(external_uid=booking.uid).exists():
+            payload = {
+                "uid": booking.uid,
+                "eventTypeId": booking.event_type_id,
+                "startTime": booking.start.isoformat(),
+                "endTime": booking.end.isoformat(),
+                "metadata": booking.metadata,
+                "attendees": [{"name": booking.attendee_name, "phoneNumber": booking.attendee_phone}],
+            }
+            with transaction.atomic():
+                if _adopt_confirmed(payload) == "adopted":
+                    counts["adopted"] += 1
+    stale = Appointment.objects.filter(
+        status__in=Appointment.ACTIVE,
+        external_uid__isnull=False,
+        start__gte=now,
+        start__lt=now + timedelta(weeks=weeks),
+    )
+    for appointment in stale:
+        booking = by_uid.get(appointment.external_uid)
+        if booking is not None and booking.status in ("accepted", "pending"):
+            continue
+        changed = Appointment.objects.filter(pk=appointment.pk, status__in=Appointment.ACTIVE).update(
+            status=Appointment.Status.CANCELLED, cancelled_at=timezone.now(), cancel_reason="cancelada no Cal.com"
+        )
+        counts["cancelled"] += changed
+    if any(counts.values()):
+        slots_cache_invalidate()
+    return counts
+
+
+def _adopt_confirmed(payload: dict) -> str:
+    """Adopt a booking already known to be active (listed by Cal.com just now)."""
+    pair = _pair_for(payload.get("eventTypeId"))
+    if pair is None:
+        return "unmapped"
+    metadata = payload.get("metadata") or {}
+    if metadata.get("tenant") == connection.schema_name and str(metadata.get("appointmentId", "")).isdigit():
+        if Appointment.objects.filter(pk=int(metadata["appointmentId"]), external_uid__isnull=True).update(
+            external_uid=payload["uid"]
+        ):
+            return "linked"
+    attendee = payload["attendees"][0]
+    phone = attendee.get("phoneNumber") or ""
+    try:
+        with transaction.atomic():
+            Appointment.objects.create(
+                contact=_contact_for(phone) if phone else None,
+                patient_name=attendee.get("name") or "Paciente (Cal.com)",
+                patient_phone=phone,
+                professional=pair.professional,
+                service=pair.service,
+                start=calcom.parse_time(payload["startTime"]),
+                end=calcom.parse_time(payload["endTime"]),
+                source=Appointment.Source.CALCOM,
+                external_uid=payload["uid"],
+            )
+    except IntegrityError:
+        return "conflict"
+    return "adopted"

@@ -11,3 +11,9 @@ def process_calcom_delivery(delivery_id: int) -> str:
     from agenda.calcom_webhooks import delivery_process
 
     return delivery_process(delivery_id=delivery_id)
+
+
+def reconcile_calcom() -> dict:
+    from agenda.calcom_webhooks import calcom_reconcile
+
+    return calcom_reconcile()

@@ -279,3 +279,20 @@ def test_no_trailing_slash_redirect_on_the_calcom_webhook(calcom_clinic, client)
         "/webhook/calcom", data=b"{}", content_type="application/json", headers={"Host": "alfa.localhost"}
     )
     assert response.status_code == 401
+
+
+def test_reconciliation_repairs_what_lost_webhooks_left_out_of_step(calcom_clinic, fake):
+    from agenda.calcom_webhooks import calcom_reconcile
+
+    ours = services.appointment_book(
+        service=calcom_clinic["consulta"], professional=calcom_clinic["ana"], start=_at(9), patient_name="Rita"
+    )
+    direct = _direct_booking(fake, 14)  # made in Cal.com, its webhook lost
+    config = calcom.CalcomConfig(api_url=fake.url, api_key=fake.api_key)
+    calcom.booking_cancel(config, uid=ours.external_uid)  # cancelled in Cal.com, webhook lost
+    now = _at(0) - timedelta(days=1)
+    assert calcom_reconcile(now=now) == {"adopted": 1, "cancelled": 1}
+    ours.refresh_from_db()
+    assert ours.status == "cancelled"
+    assert Appointment.objects.get(external_uid=direct["uid"]).source == "calcom"
+    assert calcom_reconcile(now=now) == {"adopted": 0, "cancelled": 0}  # nothing twice
