@@ -296,3 +296,37 @@ def test_reconciliation_repairs_what_lost_webhooks_left_out_of_step(calcom_clini
     assert ours.status == "cancelled"
     assert Appointment.objects.get(external_uid=direct["uid"]).source == "calcom"
     assert calcom_reconcile(now=now) == {"adopted": 0, "cancelled": 0}  # nothing twice
+
+
+# --- the wire against Cal.com's own OpenAPI schemas -------------------------------------------------
+
+
+def _validator(name):
+    from pathlib import Path
+
+    from openapi_schema_validator import OAS30Validator
+
+    spec = json.loads((Path(__file__).parent / "fixtures" / "calcom_openapi_bookings.json").read_text())
+    schema = {**spec["components"]["schemas"][name], "components": spec["components"]}
+    return OAS30Validator(schema)
+
+
+def test_our_requests_and_the_fakes_replies_match_calcoms_schemas(calcom_clinic, fake):
+    contact = Contact.objects.create(phone="+5511987654321", wa_id="5511987654321", name="Maria Souza")
+    appointment = services.appointment_book(
+        service=calcom_clinic["consulta"],
+        professional=calcom_clinic["ana"],
+        start=_at(10),
+        patient_name="Maria Souza",
+        contact=contact,
+        source="whatsapp",
+    )
+    new = services.appointment_reschedule(appointment=appointment, new_start=_at(11))
+    services.appointment_cancel(appointment=new, reason="teste")
+    posted = {r["path"].rsplit("/", 1)[-1]: r["json"] for r in fake.requests if r["method"] == "POST"}
+    _validator("CreateBookingInput_2024_08_13").validate(posted["bookings"])
+    _validator("RescheduleBookingInput_2024_08_13").validate(posted["reschedule"])
+    _validator("CancelBookingInput_2024_08_13").validate(posted["cancel"])
+    output = _validator("BookingOutput_2024_08_13")
+    for booking in fake.bookings.values():
+        output.validate(fake.booking_output(booking))

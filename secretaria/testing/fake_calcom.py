@@ -152,7 +152,16 @@ class FakeCalcom:
             "uid": secrets.token_urlsafe(16)[:22],
             "title": f"{event_type.title} entre {event_type.host} e {attendee.get('name', '')}",
             "description": "",
-            "hosts": [{"id": 77, "name": event_type.host, "timeZone": event_type.time_zone}],
+            "hosts": [
+                {
+                    "id": 77,
+                    "name": event_type.host,
+                    "email": "ana@clinica.example.com.br",
+                    "displayEmail": "ana@clinica.example.com.br",
+                    "username": "dra-ana",
+                    "timeZone": event_type.time_zone,
+                }
+            ],
             "status": "accepted",
             "start": _iso_ms(start),
             "end": _iso_ms(end),
@@ -164,7 +173,19 @@ class FakeCalcom:
             "createdAt": stamp,
             "updatedAt": stamp,
             "metadata": metadata,
-            "attendees": [{**attendee, "absent": False}],
+            "bookingFieldsResponses": {
+                "name": attendee.get("name", ""),
+                "email": attendee.get("email", ""),
+                **({"attendeePhoneNumber": attendee["phoneNumber"]} if attendee.get("phoneNumber") else {}),
+            },
+            "attendees": [
+                {
+                    **attendee,
+                    "displayEmail": attendee.get("email", ""),
+                    "language": attendee.get("language", "pt-BR"),
+                    "absent": False,
+                }
+            ],
             "_start": start,
             "_end": end,
         }
