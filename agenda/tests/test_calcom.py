@@ -330,3 +330,25 @@ def test_our_requests_and_the_fakes_replies_match_calcoms_schemas(calcom_clinic,
     output = _validator("BookingOutput_2024_08_13")
     for booking in fake.bookings.values():
         output.validate(fake.booking_output(booking))
+
+
+def test_a_manaus_clinic_asks_for_its_own_local_day(calcom_clinic, fake):
+    timezone.activate("America/Manaus")
+    slots = get_backend().availability(first_day=MONDAY, last_day=MONDAY)
+    request = [r for r in fake.requests if r["path"] == "/v2/slots"][-1]
+    assert request["query"]["start"] == f"{MONDAY.isoformat()}T04:00:00Z"
+    assert request["query"]["end"] == f"{(MONDAY + timedelta(days=1)).isoformat()}T03:59:59Z"
+    assert request["query"]["timeZone"] == "America/Manaus"
+    # the host works 09:00-17:00 in São Paulo: 08:00 in Manaus
+    assert timezone.localtime(slots[0].start).strftime("%H:%M") == "08:00"
+
+
+def test_requested_then_rejected_bookings(calcom_clinic, client, fake):
+    booking = _direct_booking(fake, 16)
+    booking["status"] = "pending"
+    _post(client, fake.webhook_body("BOOKING_REQUESTED", booking))
+    assert _process_all() == ["adopted"]
+    booking["status"] = "rejected"
+    _post(client, fake.webhook_body("BOOKING_REJECTED", booking))
+    assert _process_all() == ["cancelled"]
+    assert Appointment.objects.get(external_uid=booking["uid"]).status == "cancelled"
