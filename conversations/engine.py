@@ -34,10 +34,35 @@ def asks_for_person(texts: list[str]) -> bool:
     return any(_PERSON.search(_plain(text)) for text in texts)
 
 
+STOPPED = (
+    "Pronto, você não vai mais receber lembretes nem mensagens de acompanhamento. "
+    "Se mudar de ideia, é só enviar VOLTAR."
+)
+RESUMED = "Combinado! Você voltará a receber lembretes das suas consultas. Para parar, envie PARAR."
+
+
+def _with_privacy_notice(conversation: Conversation, reply: EngineReply) -> EngineReply:
+    """The first reply to a new contact carries a one-line privacy notice (LGPD)."""
+    if not reply.text or Message.objects.filter(conversation=conversation, direction=Message.Direction.OUT).exists():
+        return reply
+    clinic = getattr(connection, "tenant", None)
+    notice = render_to_string("messages/privacy_notice.txt", {"clinic": getattr(clinic, "name", "clínica")}).strip()
+    return EngineReply(text=f"{reply.text}\n\n{notice}", handoff_reason=reply.handoff_reason)
+
+
 def reply_for(*, conversation: Conversation, messages: list[Message]) -> EngineReply:
+    return _with_privacy_notice(conversation, _reply(conversation, messages))
+
+
+def _reply(conversation: Conversation, messages: list[Message]) -> EngineReply:
     texts = [message.body for message in messages if message.body]
     from conversations.answers import answer_pending
+    from conversations.consent import consent_command, contact_consent_set
 
+    command = consent_command(texts[-1]) if texts else None
+    if command is not None:
+        contact_consent_set(contact=conversation.contact, accepts=command, source="whatsapp")
+        return EngineReply(text=RESUMED if command else STOPPED)
     answered = answer_pending(conversation=conversation, texts=texts)
     if answered:
         return EngineReply(text=answered)

@@ -20,6 +20,9 @@ class Contact(models.Model):
         "aceita mensagens proativas", default=True, help_text="Lembretes e pós-atendimento."
     )
     consent_updated_at = models.DateTimeField("consentimento alterado em", null=True, blank=True)
+    consent_source = models.CharField(
+        "origem do consentimento", max_length=40, blank=True, default="", help_text="Ex.: whatsapp, painel."
+    )
     flagged_at = models.DateTimeField("sinalizado em", null=True, blank=True)
     flag_reason = models.CharField("motivo da sinalização", max_length=200, blank=True, default="")
     created_at = models.DateTimeField("criado em", auto_now_add=True)

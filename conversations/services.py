@@ -111,8 +111,9 @@ def _is_our_echo(conversation: Conversation, text: str) -> bool:
 # message unless its external id is known, and touch the conversation. Autocommit.
 _STORE_INBOUND_SQL = """
 WITH contact_new AS (
-    INSERT INTO conversations_contact (phone, wa_id, lid, name, accepts_proactive, flag_reason, created_at)
-    VALUES (%(phone)s, %(wa_id)s, NULL, %(name)s, true, '', %(now)s)
+    INSERT INTO conversations_contact
+        (phone, wa_id, lid, name, accepts_proactive, consent_source, flag_reason, created_at)
+    VALUES (%(phone)s, %(wa_id)s, NULL, %(name)s, true, '', '', %(now)s)
     ON CONFLICT (phone) DO NOTHING
     RETURNING id
 ), contact AS (

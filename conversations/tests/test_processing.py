@@ -79,7 +79,9 @@ def test_a_voice_note_is_answered_asking_for_text(in_alfa):
         (
             "reply",
             "Recebi seu áudio, mas por aqui ainda não consigo ouvi-lo. Pode me escrever sua mensagem em texto, "
-            'por favor? Se preferir falar com uma pessoa da equipe, é só escrever "atendente".',
+            'por favor? Se preferir falar com uma pessoa da equipe, é só escrever "atendente".\n\n'
+            "Seus dados são usados só para o seu atendimento na Clínica Alfa, conforme a LGPD. "
+            "Para não receber lembretes, envie PARAR.",
         )
     ]
 
@@ -220,3 +222,30 @@ def test_sweep_and_reminder_commands_run_per_clinic(clinics, db, capsys):
     ]
     with pytest.raises(CommandError, match="no active clinic 'nada'"):
         call_command("sweep_inbox", "--tenant", "nada")
+
+
+def test_the_privacy_notice_goes_only_with_the_first_reply(in_alfa):
+    conversation = make_conversation()
+    first = _inbound(conversation, "Oi")
+    services.conversation_process(conversation_id=conversation.pk, trigger_message_id=first.pk)
+    second = _inbound(conversation, "tudo bem?")
+    services.conversation_process(conversation_id=conversation.pk, trigger_message_id=second.pk)
+    replies = [body for _, body in _outbound(conversation)]
+    assert "conforme a LGPD" in replies[0]
+    assert "LGPD" not in replies[1]
+
+
+def test_parar_and_voltar_change_consent_with_source_and_time(in_alfa):
+    conversation = make_conversation()
+    stop = _inbound(conversation, "PARAR")
+    services.conversation_process(conversation_id=conversation.pk, trigger_message_id=stop.pk)
+    contact = conversation.contact
+    contact.refresh_from_db()
+    assert (contact.accepts_proactive, contact.consent_source) == (False, "whatsapp")
+    assert contact.consent_updated_at is not None
+    assert _outbound(conversation)[-1][1].startswith("Pronto, você não vai mais receber lembretes")
+    again = _inbound(conversation, "voltar")
+    services.conversation_process(conversation_id=conversation.pk, trigger_message_id=again.pk)
+    contact.refresh_from_db()
+    assert contact.accepts_proactive is True
+    assert _outbound(conversation)[-1][1].startswith("Combinado! Você voltará a receber lembretes")
