@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from conversations import engine, whaticket
 from conversations.models import Contact, Conversation, DeadLetter, Message, WhaticketSettings
+from conversations.output import text_split
 from conversations.parsing import LRM, Inbound
 from secretaria import metrics
 from secretaria.queue import enqueue
@@ -332,8 +333,9 @@ def conversation_process(*, conversation_id: int, trigger_message_id: int) -> st
             return "claimed_elsewhere"
         if reply.handoff_reason:
             conversation_handoff(conversation=conversation, reason=reply.handoff_reason, notify=True)
-        if reply.text:
-            outbound_queue(conversation=conversation, body=reply.text, reply_to=newest)
+        for index, part in enumerate(text_split(reply.text)):
+            # The first part is the reply (keyed to the message it answers); the rest follow it.
+            outbound_queue(conversation=conversation, body=part, reply_to=newest if index == 0 else None)
     metrics.MESSAGES_PROCESSED.labels(tenant=_tenant()).inc(len(pending))
     return "answered"
 
