@@ -86,17 +86,18 @@ def _contact_for(phone: str):
     return contact
 
 
-def _adopt(payload: dict) -> str:
-    """A booking made directly in Cal.com (or whose create we did not see) becomes an Appointment."""
+def _adopt(payload: dict, *, confirmed: bool = False) -> str:
+    """A booking made directly in Cal.com (or whose create we did not see) becomes an Appointment.
+    `confirmed`: Cal.com just listed it as active, so it need not be asked again."""
     uid = payload.get("uid")
     metadata = payload.get("metadata") or {}
     if metadata.get("tenant") == connection.schema_name and str(metadata.get("appointmentId", "")).isdigit():
-        mine = Appointment.objects.filter(pk=int(metadata["appointmentId"]), external_uid__isnull=True).first()
-        if mine is not None:
-            Appointment.objects.filter(pk=mine.pk).update(external_uid=uid)
+        if Appointment.objects.filter(pk=int(metadata["appointmentId"]), external_uid__isnull=True).update(
+            external_uid=uid
+        ):
             return "linked"
     config = calcom_config(agenda_settings())
-    if config.configured:
+    if not confirmed and config.configured:
         # Out of order (the cancel may already have come): trust Cal.com's current state.
         try:
             if calcom.booking_get(config, uid=uid).status not in ("accepted", "pending"):
@@ -249,7 +250,7 @@ def calcom_reconcile(*, now=None, weeks: int = 4) -> dict[str, int]:
                 "attendees": [{"name": booking.attendee_name, "phoneNumber": booking.attendee_phone}],
             }
             with transaction.atomic():
-                if _adopt_confirmed(payload) == "adopted":
+                if _adopt(payload, confirmed=True) == "adopted":
                     counts["adopted"] += 1
     stale = Appointment.objects.filter(
         status__in=Appointment.ACTIVE,
@@ -268,34 +269,3 @@ def calcom_reconcile(*, now=None, weeks: int = 4) -> dict[str, int]:
     if any(counts.values()):
         slots_cache_invalidate()
     return counts
-
-
-def _adopt_confirmed(payload: dict) -> str:
-    """Adopt a booking already known to be active (listed by Cal.com just now)."""
-    pair = _pair_for(payload.get("eventTypeId"))
-    if pair is None:
-        return "unmapped"
-    metadata = payload.get("metadata") or {}
-    if metadata.get("tenant") == connection.schema_name and str(metadata.get("appointmentId", "")).isdigit():
-        if Appointment.objects.filter(pk=int(metadata["appointmentId"]), external_uid__isnull=True).update(
-            external_uid=payload["uid"]
-        ):
-            return "linked"
-    attendee = payload["attendees"][0]
-    phone = attendee.get("phoneNumber") or ""
-    try:
-        with transaction.atomic():
-            Appointment.objects.create(
-                contact=_contact_for(phone) if phone else None,
-                patient_name=attendee.get("name") or "Paciente (Cal.com)",
-                patient_phone=phone,
-                professional=pair.professional,
-                service=pair.service,
-                start=calcom.parse_time(payload["startTime"]),
-                end=calcom.parse_time(payload["endTime"]),
-                source=Appointment.Source.CALCOM,
-                external_uid=payload["uid"],
-            )
-    except IntegrityError:
-        return "conflict"
-    return "adopted"

@@ -1,6 +1,5 @@
 """The whole pipeline with real processes: gunicorn intake -> RQ worker -> fake Whaticket over HTTP."""
 
-import re
 import time
 
 import pytest
@@ -10,6 +9,7 @@ from django_tenants.utils import schema_context
 from conversations.models import Message
 from secretaria.testing.fake_whaticket import FakeWhaticket
 from secretaria.testing.processes import gunicorn, rq_worker
+from secretaria.testing.scrape import sample_value
 from secretaria.testing.whaticket_payloads import WebhookEmitter, variant_a
 from tenants.models import Clinic
 from tenants.services import clinic_provision
@@ -32,12 +32,6 @@ def _wait(predicate, timeout=30.0):
             return True
         time.sleep(0.1)
     return False
-
-
-def _sample(text, name, **labels):
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    match = re.search(rf"^{name}\{{{re.escape(wanted)}\}} ([0-9.e+]+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
 
 
 def test_a_burst_of_four_messages_gets_one_reply_that_saw_all_four(eco, tmp_path):
@@ -81,10 +75,10 @@ def test_a_burst_of_four_messages_gets_one_reply_that_saw_all_four(eco, tmp_path
     assert {m.status for m in inbound} == {"processed"}
     assert len({m.processed_at for m in inbound}) == 1  # claimed together: the reply saw all four
     assert reply.status == "sent" and reply.reply_to_id == inbound[-1].pk
-    assert _sample(web_metrics, "secretaria_webhook_received_total", tenant="eco", outcome="queued") == 4
-    assert _sample(web_metrics, "secretaria_webhook_received_total", tenant="eco", outcome="duplicate") == 1
-    assert _sample(job_metrics, "secretaria_messages_processed_total", tenant="eco") == 4
-    assert _sample(job_metrics, "secretaria_whaticket_send_total", tenant="eco", outcome="sent") == 1
+    assert sample_value(web_metrics, "secretaria_webhook_received_total", tenant="eco", outcome="queued") == 4
+    assert sample_value(web_metrics, "secretaria_webhook_received_total", tenant="eco", outcome="duplicate") == 1
+    assert sample_value(job_metrics, "secretaria_messages_processed_total", tenant="eco") == 4
+    assert sample_value(job_metrics, "secretaria_whaticket_send_total", tenant="eco", outcome="sent") == 1
     assert "secretaria_message_end_to_end_seconds_count 1.0" in job_metrics
 
 

@@ -14,11 +14,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
+
+from secretaria.testing.http_fake import LocalHTTPFake
 
 TAKEN = "User either already has booking at this time or is not available"
 
@@ -54,7 +56,7 @@ class Fault:
 
 
 @dataclass
-class FakeCalcom:
+class FakeCalcom(LocalHTTPFake):
     api_key: str = "cal_live_fake_key_0123456789"
     event_types: dict = field(default_factory=dict)
     bookings: dict = field(default_factory=dict)
@@ -64,45 +66,10 @@ class FakeCalcom:
 
     def __post_init__(self):
         self._lock = threading.Lock()
-        self._server = None
         self._next_id = 48000
         if not self.event_types:
             self.add_event_type(EventType(1234, "Consulta", "consulta", 30))
             self.add_event_type(EventType(1235, "Retorno", "retorno", 20, hidden=True))
-
-    # --- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> FakeCalcom:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                return
-
-            def do_GET(self):
-                fake._handle(self, "GET")
-
-            def do_POST(self):
-                fake._handle(self, "POST")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def add_event_type(self, event_type: EventType) -> None:
         self.event_types[event_type.id] = event_type

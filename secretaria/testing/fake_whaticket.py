@@ -15,8 +15,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from secretaria.testing.http_fake import LocalHTTPFake
 
 
 @dataclass
@@ -69,7 +71,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class FakeWhaticket:
+class FakeWhaticket(LocalHTTPFake):
     def __init__(self, *, flavour: str = "saas", api_token: str = "token-da-conexao-abc123"):  # noqa: S107 - a fake
         self.flavour = flavour  # community, saas, ticketz
         self.api_token = api_token
@@ -84,44 +86,6 @@ class FakeWhaticket:
         self.logins = 0
         self._in_flight = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeWhaticket:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                return
-
-            def do_GET(self):
-                fake._handle(self, "GET")
-
-            def do_POST(self):
-                fake._handle(self, "POST")
-
-            def do_PUT(self):
-                fake._handle(self, "PUT")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", getattr(self, "_port", 0)), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # --- what tests read -------------------------------------------------------------------------
     @property
@@ -356,7 +320,7 @@ def main() -> None:
     args = parser.parse_args()
     fake = FakeWhaticket(flavour=args.flavour)
     if args.port:
-        fake._port = args.port
+        fake.port = args.port
     fake.start()
     print(f"WHATSAPP_API_URL={fake.url}")
     print(f"WHATSAPP_BEARER_TOKEN={fake.api_token}")

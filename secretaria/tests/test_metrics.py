@@ -1,19 +1,12 @@
 """`/metrics` merges every gunicorn worker's counters and labels them by resolved clinic."""
 
-import re
-
 import pytest
 import requests
 
 from secretaria.testing.processes import gunicorn
+from secretaria.testing.scrape import sample_value
 
 pytestmark = pytest.mark.integration
-
-
-def _sample(text, name, **labels):
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    match = re.search(rf"^{name}\{{{re.escape(wanted)}\}} ([0-9.e+]+)$", text, re.M)
-    return float(match.group(1)) if match else None
 
 
 def test_counters_of_two_gunicorn_workers_are_merged(clinics, committed, tmp_path):
@@ -37,7 +30,7 @@ def test_counters_of_two_gunicorn_workers_are_merged(clinics, committed, tmp_pat
 
     writers = {path.stem.rsplit("_", 1)[1] for path in folder.glob("counter_*.db")}
     assert len(writers) == 2, "both workers should have served requests"
-    assert _sample(scraped, "secretaria_http_requests_total", tenant="alfa") == 40.0
-    assert _sample(scraped, "secretaria_http_requests_total", tenant="beta") == 3.0
+    assert sample_value(scraped, "secretaria_http_requests_total", tenant="alfa") == 40.0
+    assert sample_value(scraped, "secretaria_http_requests_total", tenant="beta") == 3.0
     assert "evil" not in scraped
     assert on_clinic_host.status_code == 404
