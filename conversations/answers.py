@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.utils import timezone
 
+from conversations import wording
+from conversations.llm import nlu
 from conversations.models import Conversation
 from conversations.pending import pending_question_clear, pending_question_get, pending_question_set
 from secretaria import metrics
-
-WEEKDAY_SHORT = ["seg", "ter", "qua", "qui", "sex", "sáb", "dom"]
-_YES = {"sim", "s", "ss", "isso", "pode", "pode sim", "confirmo", "claro", "com certeza", "quero", "ok", "certo"}
-_NO = {"nao", "n", "nao quero", "deixa", "melhor nao", "mantem", "manter", "nao cancela"}
 
 
 def _plain(text: str) -> str:
@@ -42,18 +40,10 @@ def _reminder_choice(text: str) -> str | None:
     return None
 
 
-def _yes_no(text: str) -> bool | None:
-    plain = _plain(text)
-    if plain in _YES or plain.startswith(("sim", "pode cancelar", "cancela")):
-        return True
-    if plain in _NO or plain.startswith(("nao", "não")):
-        return False
-    return None
-
-
 def _when(moment) -> str:
-    local = timezone.localtime(moment)
-    return f"{WEEKDAY_SHORT[local.weekday()]} {local:%d/%m} às {local:%H:%M}"
+    from conversations.tools import when_label
+
+    return when_label(moment)
 
 
 def _own_appointment(conversation: Conversation, ref: str):
@@ -112,6 +102,8 @@ def answer_pending(*, conversation: Conversation, texts: list[str]) -> str | Non
     if question is None or not texts:
         return None
     text = texts[-1]
+    if question.kind in FREE_KINDS:
+        return FREE_KINDS[question.kind](conversation, question, text)
     appointment = _own_appointment(conversation, question.ref)
     if appointment is None or not appointment.is_active:
         pending_question_clear(conversation=conversation)
@@ -140,7 +132,7 @@ def answer_pending(*, conversation: Conversation, texts: list[str]) -> str | Non
         return None
 
     if question.kind == "cancel_confirm":
-        decision = _yes_no(text)
+        decision = nlu.yes_no(text)
         if decision is True:
             agenda.appointment_cancel(
                 appointment=appointment, reason="cancelada pelo paciente (WhatsApp)", source="whatsapp"
@@ -154,13 +146,11 @@ def answer_pending(*, conversation: Conversation, texts: list[str]) -> str | Non
         return None
 
     if question.kind == "slot_choice":
-        match = re.match(r"^\s*(\d)\b", _plain(text))
-        options = question.data.get("options", [])
-        if not match or not 1 <= int(match.group(1)) <= len(options):
+        options = [datetime.fromisoformat(option) for option in question.data.get("options", [])]
+        index = nlu.choose_option(text, [timezone.localtime(option) for option in options])
+        if index is None:
             return None
-        from datetime import datetime
-
-        chosen = datetime.fromisoformat(options[int(match.group(1)) - 1])
+        chosen = options[index]
         try:
             new = agenda.appointment_reschedule(appointment=appointment, new_start=chosen)
         except AgendaError as exc:
@@ -168,3 +158,94 @@ def answer_pending(*, conversation: Conversation, texts: list[str]) -> str | Non
         pending_question_clear(conversation=conversation)
         return f"Remarcado! Sua consulta agora é {_when(new.start)} com {new.professional.name}."
     return None
+
+
+# --- questions not bound to an existing appointment -----------------------------------------
+
+
+def _toolbox(conversation: Conversation):
+    from conversations.tools import Toolbox
+
+    return Toolbox(conversation=conversation)
+
+
+def _answer_slot_offer(conversation: Conversation, question, text: str) -> str | None:
+    """The patient picked one of the offered times for a new booking."""
+    from agenda.models import Professional, Service
+
+    options = question.data.get("options", [])
+    starts = [timezone.localtime(datetime.fromisoformat(option["start"])) for option in options]
+    index = nlu.choose_option(text, starts)
+    if index is None:
+        return None
+    option = options[index]
+    service = Service.objects.filter(pk=option["service_id"], active=True).first()
+    if service is None:
+        pending_question_clear(conversation=conversation)
+        return None
+    result = _toolbox(conversation).book(
+        start=datetime.fromisoformat(option["start"]),
+        service=service,
+        professional=Professional.objects.filter(pk=option["professional_id"]).first(),
+        name=nlu.extract_person_name(text) or "",
+    )
+    metrics.INTENTS.labels(tenant=connection.schema_name, intent="book").inc()
+    return wording.booked_text(result)
+
+
+def _answer_patient_name(conversation: Conversation, question, text: str) -> str | None:
+    from agenda.models import Professional, Service
+
+    name = nlu.extract_person_name(text)
+    if not name:
+        return None
+    data = question.data
+    service = Service.objects.filter(pk=data.get("service_id"), active=True).first()
+    if service is None:
+        pending_question_clear(conversation=conversation)
+        return None
+    result = _toolbox(conversation).book(
+        start=datetime.fromisoformat(data["start"]),
+        service=service,
+        professional=Professional.objects.filter(pk=data.get("professional_id")).first(),
+        name=name,
+    )
+    metrics.INTENTS.labels(tenant=connection.schema_name, intent="book").inc()
+    return wording.booked_text(result)
+
+
+def _answer_appointment_choice(conversation: Conversation, question, text: str) -> str | None:
+    """Which of the patient's appointments to cancel or reschedule."""
+    from agenda.models import Appointment
+
+    ids = question.data.get("options", [])
+    rows = {
+        row.pk: row
+        for row in Appointment.objects.filter(pk__in=ids, contact_id=conversation.contact_id).select_related(
+            "professional", "service"
+        )
+    }
+    choices = [rows[i] for i in ids if i in rows]
+    index = nlu.choose_option(text, [timezone.localtime(row.start) for row in choices])
+    if index is None:
+        return None
+    appointment = choices[index]
+    if not appointment.is_active:
+        pending_question_clear(conversation=conversation)
+        return "Essa consulta não está mais ativa."
+    if question.data.get("action") == "cancel":
+        pending_question_set(
+            conversation=conversation, kind="cancel_confirm", ref=appointment.pk, ttl=timedelta(hours=12)
+        )
+        return (
+            f"Confirma o cancelamento da consulta de {_when(appointment.start)}? "
+            "Responda SIM para cancelar ou NÃO para manter."
+        )
+    return _offer_slots(conversation, appointment)
+
+
+FREE_KINDS = {
+    "slot_offer": _answer_slot_offer,
+    "patient_name": _answer_patient_name,
+    "appointment_choice": _answer_appointment_choice,
+}

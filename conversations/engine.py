@@ -1,8 +1,9 @@
 """The reply engine: what the secretary answers to a patient's burst of messages.
 
-One function, `reply_for`, called by the processing job. It first reads the conversation's
-pending question (a reminder's "1", a cancellation's "sim"); until the dialogue engine lands
-it otherwise acknowledges in pt-BR, asks for text when only media came, and hands off on request.
+One function, `reply_for`, called by the processing job. Consent commands (PARAR/VOLTAR) and
+answers to the conversation's pending question (a reminder's "1", a cancellation's "sim", "a
+segunda opção") are settled here deterministically; a request for a person hands off; media
+alone asks for text; everything else goes to the dialogue engine (`dialogue.dialogue_reply`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db import connection
 from django.template.loader import render_to_string
 
 from conversations.models import Conversation, Message
+from secretaria import metrics
 
 _PERSON = re.compile(r"\b(atendente|humano|humana|pessoa|recepcionista|falar com alguem|secretaria de verdade)\b")
 
@@ -23,6 +25,7 @@ _PERSON = re.compile(r"\b(atendente|humano|humana|pessoa|recepcionista|falar com
 class EngineReply:
     text: str = ""
     handoff_reason: str = ""  # set: hand the conversation to a person
+    intent: str = ""
 
 
 def _plain(text: str) -> str:
@@ -45,13 +48,18 @@ def _with_privacy_notice(conversation: Conversation, reply: EngineReply) -> Engi
     """The first reply to a new contact carries a one-line privacy notice (LGPD)."""
     if not reply.text or Message.objects.filter(conversation=conversation, direction=Message.Direction.OUT).exists():
         return reply
-    clinic = getattr(connection, "tenant", None)
-    notice = render_to_string("messages/privacy_notice.txt", {"clinic": getattr(clinic, "name", "clínica")}).strip()
-    return EngineReply(text=f"{reply.text}\n\n{notice}", handoff_reason=reply.handoff_reason)
+    from conversations.persona import privacy_notice
+
+    return EngineReply(
+        text=f"{reply.text}\n\n{privacy_notice()}", handoff_reason=reply.handoff_reason, intent=reply.intent
+    )
 
 
 def reply_for(*, conversation: Conversation, messages: list[Message]) -> EngineReply:
-    return _with_privacy_notice(conversation, _reply(conversation, messages))
+    reply = _reply(conversation, messages)
+    if reply.intent:
+        metrics.INTENTS.labels(tenant=connection.schema_name, intent=reply.intent).inc()
+    return _with_privacy_notice(conversation, reply)
 
 
 def _reply(conversation: Conversation, messages: list[Message]) -> EngineReply:
@@ -62,16 +70,17 @@ def _reply(conversation: Conversation, messages: list[Message]) -> EngineReply:
     command = consent_command(texts[-1]) if texts else None
     if command is not None:
         contact_consent_set(contact=conversation.contact, accepts=command, source="whatsapp")
-        return EngineReply(text=RESUMED if command else STOPPED)
+        return EngineReply(text=RESUMED if command else STOPPED, intent="consent")
     answered = answer_pending(conversation=conversation, texts=texts)
     if answered:
-        return EngineReply(text=answered)
+        return EngineReply(text=answered, intent="pending_answer")
     if asks_for_person(texts):
-        return EngineReply(handoff_reason="patient_asked")
+        return EngineReply(handoff_reason="patient_asked", intent="human")
     if not texts:
         kind = messages[-1].media_kind if messages else "document"
-        return EngineReply(text=render_to_string("messages/ask_for_text.txt", {"kind": kind}).strip())
-    clinic = getattr(connection, "tenant", None)
-    name = (conversation.contact.name or "").split(" ")[0]
-    context = {"name": name, "clinic": getattr(clinic, "name", "clínica")}
-    return EngineReply(text=render_to_string("messages/ack.txt", context).strip())
+        return EngineReply(text=render_to_string("messages/ask_for_text.txt", {"kind": kind}).strip(), intent="media")
+    from conversations.dialogue import dialogue_reply
+
+    # The dialogue engine counts its own intent (it knows which engine understood what).
+    reply = dialogue_reply(conversation=conversation, messages=messages)
+    return EngineReply(text=reply.text, handoff_reason=reply.handoff_reason)

@@ -23,6 +23,15 @@ class Contact(models.Model):
     consent_source = models.CharField(
         "origem do consentimento", max_length=40, blank=True, default="", help_text="Ex.: whatsapp, painel."
     )
+
+    class Channel(models.TextChoices):
+        WHATSAPP = "whatsapp", "WhatsApp"
+        TERMINAL = "terminal", "terminal (manage.py chat)"
+
+    # Replies to a terminal contact are shown in `manage.py chat` and never sent to WhatsApp.
+    channel = models.CharField(
+        "canal", max_length=10, choices=Channel.choices, default=Channel.WHATSAPP, db_default="whatsapp"
+    )
     flagged_at = models.DateTimeField("sinalizado em", null=True, blank=True)
     flag_reason = models.CharField("motivo da sinalização", max_length=200, blank=True, default="")
     created_at = models.DateTimeField("criado em", auto_now_add=True)
@@ -180,3 +189,87 @@ class WhaticketSettings(models.Model):
 
     def __str__(self) -> str:
         return self.api_url or "Whaticket (configuração global)"
+
+
+class AssistantSettings(models.Model):
+    """The clinic's virtual secretary: persona, clinic facts, language model. One row per clinic.
+
+    Empty provider, model or key mean the global .env values (LLM_PROVIDER, LLM_MODEL,
+    OPENAI_API_KEY / GEMINI_API_KEY), read at run time.
+    """
+
+    class Provider(models.TextChoices):
+        DEFAULT = "", "padrão do servidor (LLM_PROVIDER)"
+        LOCAL = "local", "local (offline, sem custo)"
+        OPENAI = "openai", "OpenAI (ou servidor compatível)"
+        GEMINI = "gemini", "Google Gemini"
+
+    secretary_name = models.CharField("nome da secretária", max_length=60, default="Lia")
+    tone = models.CharField(
+        "tom", max_length=200, blank=True, default="cordial, acolhedor e objetivo; trata o paciente por você"
+    )
+    about = models.TextField(
+        "sobre a clínica", blank=True, default="", help_text="Especialidades, público, diferenciais."
+    )
+    address = models.CharField("endereço", max_length=300, blank=True, default="")
+    phone = models.CharField("telefone da recepção", max_length=40, blank=True, default="")
+    insurance_plans = models.TextField(
+        "convênios aceitos", blank=True, default="", help_text="Um por linha. Vazio: só particular."
+    )
+    payment_methods = models.CharField("formas de pagamento", max_length=300, blank=True, default="")
+    extra_instructions = models.TextField(
+        "orientações para a secretária",
+        blank=True,
+        default="",
+        help_text="Regras da casa (ex.: 'crianças só com responsável'). Não substituem as regras de segurança.",
+    )
+    privacy_notice = models.CharField(
+        "aviso de privacidade (LGPD)",
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="Uma linha enviada na primeira resposta a um novo contato. Vazio: texto padrão.",
+    )
+    llm_provider = models.CharField(
+        "modelo de linguagem", max_length=10, choices=Provider.choices, blank=True, default=Provider.DEFAULT
+    )
+    llm_model = models.CharField("modelo", max_length=100, blank=True, default="", help_text="Vazio: LLM_MODEL.")
+    llm_api_key = EncryptedTextField("chave da API", blank=True, default="", help_text="Vazio: chave global.")
+    llm_base_url = models.URLField(
+        "URL do servidor (OpenAI compatível)", blank=True, default="", help_text="Ex.: Ollama ou vLLM da clínica."
+    )
+    updated_at = models.DateTimeField("atualizado em", auto_now=True)
+
+    class Meta:
+        verbose_name = "secretária virtual"
+        verbose_name_plural = "secretária virtual"
+
+    def __str__(self) -> str:
+        return f"Secretária {self.secretary_name}"
+
+
+class FaqEntry(models.Model):
+    """A question patients ask and the clinic's answer, for clinic_info."""
+
+    class Topic(models.TextChoices):
+        ADDRESS = "address", "endereço e acesso"
+        HOURS = "hours", "horários"
+        PRICES = "prices", "preços"
+        INSURANCE = "insurance", "convênios"
+        PREPARATION = "preparation", "preparo para exames e consultas"
+        PAYMENT = "payment", "pagamento"
+        PARKING = "parking", "estacionamento"
+        OTHER = "other", "outros"
+
+    topic = models.CharField("assunto", max_length=20, choices=Topic.choices, default=Topic.OTHER)
+    question = models.CharField("pergunta", max_length=300)
+    answer = models.TextField("resposta")
+    order = models.PositiveSmallIntegerField("ordem", default=0)
+
+    class Meta:
+        verbose_name = "pergunta frequente"
+        verbose_name_plural = "perguntas frequentes"
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.question

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from conversations import engine, whaticket
 from conversations.models import Contact, Conversation, DeadLetter, Message, WhaticketSettings
@@ -326,18 +327,41 @@ def conversation_process(*, conversation_id: int, trigger_message_id: int) -> st
             conversation_handoff(conversation=conversation, reason="no_phone_number", notify=False)
         return "no_number"
 
-    reply = engine.reply_for(conversation=conversation, messages=pending)
+    lock = _conversation_lock(conversation)
+    if lock is False:
+        # Another job is answering this patient right now (a model call can take seconds): the
+        # engine's bookings must not run twice, so try again once it is done.
+        enqueue("conversations.jobs.process_conversation", conversation.pk, trigger_message_id, delay=2.0)
+        return "busy"
+    try:
+        reply = engine.reply_for(conversation=conversation, messages=pending)
+    finally:
+        if lock:
+            get_redis().delete(lock)
     with transaction.atomic():
         if not _claim(pending, now):
             transaction.set_rollback(True)  # another job answers these messages
             return "claimed_elsewhere"
-        if reply.handoff_reason:
-            conversation_handoff(conversation=conversation, reason=reply.handoff_reason, notify=True)
         for index, part in enumerate(text_split(reply.text)):
             # The first part is the reply (keyed to the message it answers); the rest follow it.
             outbound_queue(conversation=conversation, body=part, reply_to=newest if index == 0 else None)
+        if reply.handoff_reason:
+            # After the reply: an emergency's "ligue 192" must come before "vou transferir".
+            conversation_handoff(conversation=conversation, reason=reply.handoff_reason, notify=True)
     metrics.MESSAGES_PROCESSED.labels(tenant=_tenant()).inc(len(pending))
     return "answered"
+
+
+def _conversation_lock(conversation: Conversation) -> str | bool | None:
+    """The key held while this conversation is being answered; False when someone else holds
+    it; None when Redis is unreachable (answer anyway: the message claim still prevents doubles)."""
+    key = f"secretaria:conversation-busy:{_tenant()}:{conversation.pk}"
+    ttl = int(settings.LLM_TIMEOUT_SECONDS * (settings.LLM_RETRY_ATTEMPTS + 1) * 5) + 30
+    try:
+        return key if get_redis().set(key, "1", nx=True, ex=ttl) else False
+    except RedisError as exc:
+        log.warning("conversation lock unavailable (%s); answering without it", type(exc).__name__)
+        return None
 
 
 def _claim(messages: list[Message], now) -> bool:
@@ -397,6 +421,10 @@ def message_send(*, message_id: int) -> str:
     message = Message.objects.select_related("conversation__contact", "reply_to").get(pk=message_id)
     conversation = message.conversation
     tenant = _tenant()
+    if conversation.contact.channel == Contact.Channel.TERMINAL:
+        Message.objects.filter(pk=message_id).update(status=Message.Status.STORED, last_error="")
+        metrics.WHATICKET_SEND.labels(tenant=tenant, outcome="terminal").inc()
+        return "terminal"
     config = whaticket_config()
 
     if not config.configured:

@@ -121,6 +121,29 @@ REMINDER_ANSWERS = Counter(
     ["tenant", "answer"],
 )
 
+LLM_REQUESTS = Counter(
+    "secretaria_llm_requests_total",
+    "Language-model calls by clinic, provider, model and outcome (ok, timeout, rate_limited, unavailable, "
+    "bad_response, auth_error, circuit_open).",
+    ["tenant", "provider", "model", "outcome"],
+)
+LLM_LATENCY = Histogram(
+    "secretaria_llm_latency_seconds",
+    "Duration of one language-model call (SDK retries included).",
+    ["provider"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60),
+)
+LLM_TOKENS = Counter(
+    "secretaria_llm_tokens_total",
+    "Tokens billed by the provider, by clinic, provider, model and kind (prompt, completion).",
+    ["tenant", "provider", "model", "kind"],
+)
+INTENTS = Counter(
+    "secretaria_intent_total",
+    "What patients' messages were about, as the engine understood them.",
+    ["tenant", "intent"],
+)
+
 
 def _probe_redis() -> redis.Redis:
     from secretaria.redis import get_probe_redis  # late: secretaria.redis reads settings
@@ -153,6 +176,25 @@ class QueueCollector:
         yield gauge
 
 
+class CircuitCollector:
+    """`secretaria_llm_circuit_open{provider}`: 1 while a provider's circuit is open or half-open,
+    read from Redis (where every worker's breaker keeps its state) at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        from conversations.llm.circuit import circuits_open  # late: needs settings and Redis
+
+        gauge = GaugeMetricFamily(
+            "secretaria_llm_circuit_open", "1 while the provider's circuit breaker is open.", labels=["provider"]
+        )
+        try:
+            for provider, value in circuits_open(_probe_redis()).items():
+                gauge.add_metric([provider], value)
+        except redis.RedisError as exc:
+            log.warning("llm circuit state unavailable for /metrics: %s", type(exc).__name__)
+            gauge = GaugeMetricFamily(gauge.name, gauge.documentation, labels=["provider"])
+        yield gauge
+
+
 class _ProcessMetrics:
     """This process's default registry, as one collector of the scrape registry."""
 
@@ -169,6 +211,7 @@ def registry_for_scrape() -> CollectorRegistry:
     else:
         registry.register(_ProcessMetrics())
     registry.register(QueueCollector())
+    registry.register(CircuitCollector())
     return registry
 
 

@@ -53,6 +53,7 @@ class LLMResponse:
     completion_tokens: int = 0
     model: str = ""
     native: Any = None  # the assistant turn as the provider wants it back (see Turn.native)
+    intent: str = ""  # what the engine understood, when it knows (the local engine does)
 
 
 class LLMError(Exception):

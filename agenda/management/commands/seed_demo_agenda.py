@@ -1,9 +1,11 @@
-"""`manage.py seed_demo_agenda --tenant demo`: professionals, services, hours and a few bookings."""
+"""`manage.py seed_demo_agenda --tenant demo`: professionals, services, hours, a few bookings, and the
+secretary's persona and FAQ."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
 from agenda.demo import demo_agenda_seed
+from conversations.persona import demo_persona_seed
 from tenants.models import Clinic
 
 
@@ -19,4 +21,6 @@ class Command(BaseCommand):
             raise CommandError(f"no clinic {options['tenant']!r}")
         with tenant_context(clinic):
             created = demo_agenda_seed()
+            persona = demo_persona_seed()
         self.stdout.write(f"demo agenda for {clinic.schema_name}: {'created' if created else 'already there'}")
+        self.stdout.write(f"demo persona and FAQ for {clinic.schema_name}: {'created' if persona else 'already there'}")

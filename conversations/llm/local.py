@@ -1,0 +1,219 @@
+"""The offline engine: deterministic, rule-based pt-BR, speaking the same tool protocol as a model.
+
+It reads the patient's burst with `nlu` (intent, dates and times, service, professional), asks
+for the same tools a model would (so every booking goes through the same checks), and words
+the results with `wording`. The demo's default, and the fallback while a provider is down.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from conversations import wording
+from conversations.llm import nlu
+from conversations.llm.base import LLMResponse, ToolCall, ToolSpec, Turn
+from conversations.models import Conversation, Message
+from conversations.pending import pending_question_set
+from conversations.persona import assistant_settings, clinic_name, professional_names, services_facts
+
+MODEL = "regras-ptbr"
+DEFAULT_DAYS = 7
+
+
+def _call(name: str, **arguments) -> ToolCall:
+    return ToolCall(id=f"local_{uuid.uuid4().hex[:10]}", name=name, arguments=arguments)
+
+
+class LocalProvider:
+    name = "local"
+    model = MODEL
+
+    def __init__(self, *, conversation: Conversation, current: list[Message]):
+        self.conversation = conversation
+        self.text = "\n".join(message.body for message in current if message.body).strip()
+        self.today = timezone.localdate()
+        self._plan: dict | None = None
+
+    # --- understanding -----------------------------------------------------------------------------
+
+    def plan(self) -> dict:
+        if self._plan is not None:
+            return self._plan
+        text = self.text
+        intent = nlu.detect_intent(text) if text else "unknown"
+        when = nlu.parse_when(text, today=self.today) if text else None
+        service = nlu.match_name(text, [s.name for s in services_facts()]) if text else None
+        professional = nlu.match_name(text, professional_names()) if text else None
+        if intent in ("unknown", "yes", "greeting") and (when is not None or service or professional):
+            intent = "book"  # "amanhã às 10h", "oi, tem dermatologista?": a request for a time
+        self._plan = {
+            "intent": intent,
+            "when": when,
+            "service": service or "",
+            "professional": professional or "",
+            "topic": nlu.info_topic(text) if text else None,
+        }
+        return self._plan
+
+    # --- the protocol ------------------------------------------------------------------------------
+
+    def complete(self, *, system: str, turns: list[Turn], tools: list[ToolSpec]) -> LLMResponse:
+        last_user = max((i for i, turn in enumerate(turns) if turn.role == "user"), default=-1)
+        results = [(turn.tool_name, turn.result) for turn in turns[last_user + 1 :] if turn.role == "tool"]
+        plan = self.plan()
+        step = getattr(self, f"_{plan['intent']}", self._unknown)
+        outcome = step(plan, results)
+        if isinstance(outcome, ToolCall):
+            return LLMResponse(text="", tool_calls=(outcome,), model=MODEL, intent=plan["intent"])
+        return LLMResponse(text=outcome, model=MODEL, intent=plan["intent"])
+
+    # --- flows: each returns the next tool call, or the final text -------------------------------
+
+    def _range(self, plan: dict) -> tuple[str, str, str]:
+        when = plan["when"]
+        first = (when.first_day if when else None) or self.today
+        last = (when.last_day if when else None) or (
+            first if when and when.first_day else first + timedelta(DEFAULT_DAYS)
+        )
+        return first.isoformat(), last.isoformat(), (when.period if when else "") or "any"
+
+    def _exact_start(self, plan: dict) -> datetime | None:
+        when = plan["when"]
+        if not when or not when.time:
+            return None
+        day = when.first_day or self.today
+        if when.first_day and when.last_day and when.last_day != when.first_day:
+            return None
+        start = datetime.combine(day, when.time, tzinfo=timezone.get_current_timezone())
+        if when.first_day is None and start <= timezone.now():
+            start += timedelta(days=1)
+        return start
+
+    def _book(self, plan: dict, results: list):
+        when = plan["when"]
+        if when is not None and when.past:
+            return wording.PAST_DATE
+        if not results:
+            start = self._exact_start(plan)
+            if start is not None:
+                return _call(
+                    "book_appointment",
+                    slot_start=start.isoformat(),
+                    service=plan["service"],
+                    professional=plan["professional"],
+                )
+            first, last, period = self._range(plan)
+            return _call(
+                "check_availability",
+                date_from=first,
+                date_to=last,
+                period=period,
+                service=plan["service"],
+                professional=plan["professional"],
+            )
+        name, result = results[-1]
+        if name == "check_availability":
+            return wording.offer_text(result, period=when.period if when else "")
+        return wording.booked_text(result)
+
+    def _appointments(self, plan: dict, results: list, action: str):
+        """Reschedule or cancel: find the patient's appointment first."""
+        if not results:
+            return _call("list_my_appointments")
+        name, result = results[-1]
+        if name == "list_my_appointments":
+            rows = result.get("appointments") or []
+            if not rows:
+                return "Não encontrei consultas marcadas para este número. Quer marcar uma?"
+            if len(rows) > 1:
+                pending_question_set(
+                    conversation=self.conversation,
+                    kind="appointment_choice",
+                    data={"action": action, "options": [row["appointment_id"] for row in rows]},
+                    ttl=timedelta(hours=12),
+                )
+                verb = "cancelar" if action == "cancel" else "remarcar"
+                return wording.appointments_text(
+                    result, question=f"Qual destas consultas você quer {verb}? Responda com o número."
+                )
+            appointment = rows[0]
+            if action == "cancel":
+                return _call("cancel_appointment", appointment_id=appointment["appointment_id"])
+            start = self._exact_start(plan)
+            if start is not None:
+                return _call(
+                    "reschedule_appointment", appointment_id=appointment["appointment_id"], new_start=start.isoformat()
+                )
+            first, last, period = self._range(plan)
+            return _call(
+                "check_availability",
+                date_from=first,
+                date_to=last,
+                period=period,
+                appointment_id=appointment["appointment_id"],
+            )
+        if name == "cancel_appointment":
+            return result.get("ask") or wording.booked_text(result)
+        if name == "check_availability":
+            when = plan["when"]
+            return wording.offer_text(result, period=when.period if when else "", rescheduling=True)
+        return wording.booked_text(result)
+
+    def _reschedule(self, plan: dict, results: list):
+        return self._appointments(plan, results, "reschedule")
+
+    def _cancel(self, plan: dict, results: list):
+        return self._appointments(plan, results, "cancel")
+
+    def _my_appointments(self, plan: dict, results: list):
+        if not results:
+            return _call("list_my_appointments")
+        return wording.appointments_text(results[-1][1])
+
+    def _confirm(self, plan: dict, results: list):
+        if not results:
+            return _call("list_my_appointments")
+        rows = results[-1][1].get("appointments") or []
+        if not rows:
+            return "Não encontrei consultas marcadas para este número. Quer marcar uma?"
+        return wording.appointments_text(results[-1][1]) + " Obrigado, até lá!"
+
+    def _clinic_info(self, plan: dict, results: list):
+        if not results:
+            return _call("clinic_info", topic=plan["topic"] or "other")
+        return wording.info_text(results[-1][1])
+
+    def _handoff(self, reason: str, results: list, text: str):
+        if not results:
+            return _call("handoff_to_human", reason=reason)
+        return text
+
+    def _human(self, plan: dict, results: list):
+        return self._handoff("patient_asked", results, "")
+
+    def _emergency(self, plan: dict, results: list):
+        return self._handoff("emergency", results, wording.EMERGENCY)
+
+    def _medical_question(self, plan: dict, results: list):
+        return self._handoff("medical_question", results, wording.MEDICAL)
+
+    def _prompt_injection(self, plan: dict, results: list):
+        return wording.REFUSAL
+
+    def _greeting(self, plan: dict, results: list):
+        name = (self.conversation.contact.name or "").split(" ")[0]
+        hello = f"Olá, {name}!" if name else "Olá!"
+        secretary = assistant_settings().secretary_name
+        return f"{hello} Sou {secretary}, secretária virtual da {clinic_name()}. {wording.HELP}"
+
+    def _thanks(self, plan: dict, results: list):
+        return "Por nada! Se precisar de mais alguma coisa, é só chamar."
+
+    def _goodbye(self, plan: dict, results: list):
+        return "Até logo! Quando precisar, é só chamar."
+
+    def _unknown(self, plan: dict, results: list):
+        return wording.NOT_UNDERSTOOD
