@@ -4,11 +4,14 @@ our own exceptions."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
 import pytest
+from google.genai import types
 
+from conversations.llm import gemini as gemini_module
 from conversations.llm import openai as openai_module
 from conversations.llm.base import (
     LLMAuthError,
@@ -21,10 +24,13 @@ from conversations.llm.base import (
     ToolSpec,
     Turn,
 )
+from conversations.llm.gemini import GeminiProvider
 from conversations.llm.openai import OpenAIProvider
 
 ALFA_KEY = "sk-alfa-0123456789abcdef"
 BETA_KEY = "sk-beta-fedcba9876543210"
+GEMINI_ALFA_KEY = "AIzaSy-alfa-0123456789"
+GEMINI_BETA_KEY = "AIzaSy-beta-9876543210"
 SYSTEM = "Você é a secretária da clínica."
 QUESTION = Turn(role="user", text="Tem horário segunda com o Dr. 7?")
 SLOTS = ToolSpec(
@@ -41,6 +47,8 @@ BOOK = ToolSpec(
     description="Book a slot",
     parameters={"type": "object", "properties": {"start": {"type": "string"}}},
 )
+# Standard-alphabet base64 with "+" and "/": the SDK sends it back URL-safe ("-" and "_").
+SIGNATURE = b"\xfb\xff\xbf\xfe sig-1"
 
 
 def openai_provider(fake, **overrides) -> OpenAIProvider:
@@ -54,6 +62,21 @@ def openai_provider(fake, **overrides) -> OpenAIProvider:
         "retry_attempts": 0,
     }
     return OpenAIProvider(**{**options, **overrides})
+
+
+def gemini_provider(fake, **overrides) -> GeminiProvider:
+    options = {
+        "api_key": GEMINI_ALFA_KEY,
+        "model": "gemini-2.5-flash",
+        "base_url": fake.gemini_url,
+        "temperature": 0.2,
+        "max_tokens": 256,
+        "timeout_seconds": 2.0,
+        "retry_attempts": 0,
+        "retry_initial_delay": 0.05,
+        "retry_jitter": 0.0,
+    }
+    return GeminiProvider(**{**options, **overrides})
 
 
 def closed_port_url() -> str:
@@ -343,3 +366,301 @@ def test_openai_clients_are_shared_per_configuration(fake_llm):
     options = {"api_key": ALFA_KEY, "base_url": fake_llm.openai_url, "timeout": 2.0, "retries": 0}
     assert openai_module._client(**options) is openai_module._client(**options)
     assert openai_module._client(**options) is not openai_module._client(**{**options, "api_key": BETA_KEY})
+
+
+# --- Gemini -----------------------------------------------------------------------------------------
+def test_gemini_text_reply_reads_text_usage_and_model(fake_llm):
+    fake_llm.gemini.reply("Olá! Como posso ajudar?", model="gemini-2.5-flash-001", usage={"thoughtsTokenCount": 10})
+
+    response = ask(gemini_provider(fake_llm))
+
+    assert response.text == "Olá! Como posso ajudar?"
+    assert response.tool_calls == ()
+    assert response.model == "gemini-2.5-flash-001"
+    [request] = fake_llm.gemini.requests
+    assert response.prompt_tokens == len(request.body) // 4 > 0
+    assert response.completion_tokens > 10  # candidates + thoughts
+    assert request.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert request.headers["X-Goog-Api-Key"] == GEMINI_ALFA_KEY
+    body = request.gemini
+    assert body["contents"] == [{"role": "user", "parts": [{"text": QUESTION.text}]}]
+    assert body["systemInstruction"]["parts"] == [{"text": SYSTEM}]
+    assert body["generationConfig"] == {"temperature": 0.2, "maxOutputTokens": 256}
+    assert "tools" not in body
+
+
+@pytest.mark.parametrize("version", ["v1", "v1beta"])
+def test_gemini_api_version_is_pinned_in_the_path(fake_llm, version):
+    fake_llm.gemini.reply("ok")
+
+    ask(gemini_provider(fake_llm, api_version=version))
+
+    assert fake_llm.gemini.requests[0].path == f"/{version}/models/gemini-2.5-flash:generateContent"
+    assert fake_llm.gemini.requests[0].api_version == version
+
+
+def test_gemini_function_call_round_trip_replays_the_signed_model_turn(fake_llm):
+    provider = gemini_provider(fake_llm)
+    fake_llm.gemini.tool_call(
+        "list_free_slots", {"date": "2025-03-10", "doctor_id": 7}, id="fc-1", thought_signature=SIGNATURE
+    )
+
+    first = ask(provider, tools=[SLOTS])
+
+    assert first.tool_calls == (
+        ToolCall(id="fc-1", name="list_free_slots", arguments={"date": "2025-03-10", "doctor_id": 7}),
+    )
+    sent = fake_llm.gemini.requests[0].gemini
+    assert sent["tools"] == [
+        {
+            "functionDeclarations": [
+                {"name": SLOTS.name, "description": SLOTS.description, "parametersJsonSchema": SLOTS.parameters}
+            ]
+        }
+    ]
+    assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
+
+    fake_llm.gemini.reply("Temos 9h e 10h30. Qual prefere?")
+    turns = [
+        QUESTION,
+        Turn(role="assistant", tool_calls=first.tool_calls, native=first.native),
+        Turn(role="tool", tool_call_id="fc-1", tool_name="list_free_slots", result={"slots": ["09:00", "10:30"]}),
+    ]
+    second = ask(provider, turns=turns, tools=[SLOTS])
+
+    assert second.text == "Temos 9h e 10h30. Qual prefere?"
+    request = fake_llm.gemini.requests[1]
+    user, model, results = request.contents
+    assert user == {"role": "user", "parts": [{"text": QUESTION.text}]}
+    assert model["role"] == "model"
+    [call_part] = model["parts"]
+    assert call_part["functionCall"] == {
+        "id": "fc-1",
+        "name": "list_free_slots",
+        "args": {"date": "2025-03-10", "doctor_id": 7},
+    }
+    assert request.thought_signatures == [SIGNATURE]  # byte-equal, whatever the base64 alphabet
+    assert results == {
+        "role": "user",
+        "parts": [
+            {
+                "functionResponse": {
+                    "id": "fc-1",
+                    "name": "list_free_slots",
+                    "response": {"output": {"slots": ["09:00", "10:30"]}},
+                }
+            }
+        ],
+    }
+
+
+def test_gemini_parallel_calls_are_answered_in_one_user_turn(fake_llm):
+    provider = gemini_provider(fake_llm)
+    fake_llm.gemini.tool_calls(
+        [
+            {"name": "list_free_slots", "args": {"date": "2025-03-10", "doctor_id": 7}, "thought_signature": SIGNATURE},
+            {"name": "list_free_slots", "args": {"date": "2025-03-11", "doctor_id": 7}},
+        ]
+    )
+
+    first = ask(provider, tools=[SLOTS])
+
+    assert [c.arguments["date"] for c in first.tool_calls] == ["2025-03-10", "2025-03-11"]
+    assert all(c.id.startswith(gemini_module.LOCAL_CALL_ID_PREFIX) for c in first.tool_calls)
+    fake_llm.gemini.reply("Segunda e terça às 9h.")
+    turns = [
+        QUESTION,
+        Turn(role="assistant", tool_calls=first.tool_calls, native=first.native),
+        *(
+            Turn(role="tool", tool_call_id=c.id, tool_name=c.name, result={"slots": [c.arguments["date"]]})
+            for c in first.tool_calls
+        ),
+    ]
+    ask(provider, turns=turns, tools=[SLOTS])
+
+    request = fake_llm.gemini.requests[1]
+    assert len(request.contents) == 3
+    assert request.tool_results == [  # no id: Gemini gave none, ours stay local
+        {"id": None, "name": "list_free_slots", "response": {"output": {"slots": ["2025-03-10"]}}},
+        {"id": None, "name": "list_free_slots", "response": {"output": {"slots": ["2025-03-11"]}}},
+    ]
+    assert request.thought_signatures == [SIGNATURE]
+
+
+def test_gemini_error_result_goes_back_under_error(fake_llm):
+    fake_llm.gemini.reply(
+        "Esse horário não existe.",
+        check=lambda req: req.tool_results[0]["response"] == {"error": "slot taken", "hint": "offer another"},
+    )
+    turns = [
+        QUESTION,
+        Turn(
+            role="assistant", tool_calls=(ToolCall(id="fc-9", name="book_appointment", arguments={"start": "09:00"}),)
+        ),
+        Turn(
+            role="tool",
+            tool_call_id="fc-9",
+            tool_name="book_appointment",
+            result={"error": "slot taken", "hint": "offer another"},
+        ),
+    ]
+
+    assert ask(gemini_provider(fake_llm), turns=turns, tools=[BOOK]).text == "Esse horário não existe."
+    # rebuilt without a native turn: the call is sent as we know it, with no signature to replay
+    model = fake_llm.gemini.requests[0].contents[1]
+    assert model["parts"] == [{"functionCall": {"id": "fc-9", "name": "book_appointment", "args": {"start": "09:00"}}}]
+
+
+def test_gemini_native_turn_survives_a_json_round_trip(fake_llm):
+    provider = gemini_provider(fake_llm)
+    fake_llm.gemini.tool_call("list_free_slots", {"date": "2025-03-10", "doctor_id": 7}, thought_signature=SIGNATURE)
+    first = ask(provider, tools=[SLOTS])
+    stored = json.loads(json.dumps(first.native.model_dump(mode="json", exclude_none=True)))
+    fake_llm.gemini.reply("ok")
+
+    turns = [
+        QUESTION,
+        Turn(role="assistant", tool_calls=first.tool_calls, native=stored),
+        Turn(role="tool", tool_call_id=first.tool_calls[0].id, tool_name="list_free_slots", result={"slots": []}),
+    ]
+    ask(provider, turns=turns, tools=[SLOTS])
+
+    assert fake_llm.gemini.requests[1].thought_signatures == [SIGNATURE]
+    assert isinstance(first.native, types.Content)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, LLMAuthError),
+        (401, LLMAuthError),
+        (403, LLMAuthError),
+        (404, LLMAuthError),
+        (408, LLMUnavailable),
+        (429, LLMRateLimited),
+        (500, LLMUnavailable),
+        (503, LLMUnavailable),
+    ],
+)
+def test_gemini_error_statuses_map_to_our_exceptions(fake_llm, status, expected):
+    fake_llm.gemini.error(status)
+
+    error = raises(expected, gemini_provider(fake_llm))
+
+    assert type(error) is expected
+    assert str(status) in str(error)
+    assert len(fake_llm.gemini.requests) == 1
+
+
+def test_gemini_bad_key_is_an_auth_error_and_the_key_stays_out_of_it(fake_llm):
+    fake_llm.gemini.expect_key(GEMINI_ALFA_KEY)
+    fake_llm.gemini.reply("Olá, Alfa.")
+
+    assert ask(gemini_provider(fake_llm)).text == "Olá, Alfa."
+    error = raises(LLMAuthError, gemini_provider(fake_llm, api_key=GEMINI_BETA_KEY))
+
+    assert "API_KEY_INVALID" in str(error)
+    assert [r.key for r in fake_llm.gemini.requests] == [GEMINI_ALFA_KEY, GEMINI_BETA_KEY]
+    assert fake_llm.gemini.requests[1].status == 400
+
+
+def test_gemini_without_a_key_fails_instead_of_using_the_environment(fake_llm, monkeypatch):
+    monkeypatch.setenv("GOOGLE_API_KEY", "AIzaSy-server-wide-key")
+
+    raises(LLMAuthError, gemini_provider(fake_llm, api_key=""))
+
+    assert fake_llm.requests == []
+
+
+def test_gemini_scripted_api_key_invalid(fake_llm):
+    fake_llm.gemini.api_key_invalid()
+
+    assert "API_KEY_INVALID" in str(raises(LLMAuthError, gemini_provider(fake_llm)))
+
+
+def test_gemini_503_is_retried_with_our_backoff_then_succeeds(fake_llm):
+    fake_llm.gemini.error(503)
+    fake_llm.gemini.reply("Voltei.")
+
+    assert ask(gemini_provider(fake_llm, retry_attempts=1, retry_initial_delay=0.1)).text == "Voltei."
+
+    first, second = fake_llm.gemini.requests
+    assert 0.09 <= second.time - first.time < 0.6
+
+
+def test_gemini_429_ignores_retry_after_and_exhausts_attempts(fake_llm):
+    fake_llm.gemini.error(429, retry_delay="30s", headers={"Retry-After": "30"}, times=3)
+    started = time.monotonic()
+
+    raises(LLMRateLimited, gemini_provider(fake_llm, retry_attempts=2))
+
+    assert len(fake_llm.gemini.requests) == 3
+    assert time.monotonic() - started < 2
+
+
+def test_gemini_slow_answer_is_a_timeout(fake_llm):
+    fake_llm.gemini.delay(0.8).reply("tarde demais")
+    started = time.monotonic()
+
+    raises(LLMTimeout, gemini_provider(fake_llm, timeout_seconds=0.3))
+
+    assert time.monotonic() - started < 0.75
+
+
+def test_gemini_connection_refused_is_unavailable(fake_llm):
+    raises(LLMUnavailable, gemini_provider(fake_llm, base_url=closed_port_url()))
+
+
+def test_gemini_blocked_prompt_is_a_bad_response(fake_llm):
+    fake_llm.gemini.blocked("SAFETY")
+
+    assert "SAFETY" in str(raises(LLMBadResponse, gemini_provider(fake_llm)))
+
+
+def test_gemini_max_tokens_without_parts_is_a_bad_response(fake_llm):
+    fake_llm.gemini.max_tokens()
+
+    assert "MAX_TOKENS" in str(raises(LLMBadResponse, gemini_provider(fake_llm)))
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("<html>oops</html>", 200),
+        ({"candidates": [{"content": {"parts": "x"}}]}, 200),
+        ({"candidates": [{"content": {"parts": [{"text": 5}]}}]}, 200),
+        ({"candidates": "nope"}, 200),
+        ({"foo": 1}, 200),
+        ({"candidates": [{"content": {"parts": [{"functionCall": {"args": {}}}]}}]}, 200),
+        ({"candidates": [{"content": {"parts": [{"text": "oi"}]}}]}, 201),
+    ],
+    ids=["not-json", "parts-str", "text-int", "candidates-str", "no-candidates", "call-without-name", "status-201"],
+)
+def test_gemini_replies_of_the_wrong_shape_are_bad_responses(fake_llm, body, status):
+    fake_llm.gemini.raw(body, status=status, content_type="text/html" if isinstance(body, str) else "application/json")
+
+    raises(LLMBadResponse, gemini_provider(fake_llm))
+
+
+def test_gemini_minimal_reply_without_usage(fake_llm):
+    fake_llm.gemini.raw({"candidates": [{"content": {"parts": [{"text": "oi"}]}}]})
+
+    response = ask(gemini_provider(fake_llm))
+
+    assert (response.text, response.prompt_tokens, response.completion_tokens) == ("oi", 0, 0)
+    assert response.model == "gemini-2.5-flash"
+
+
+def test_gemini_clients_are_shared_per_configuration(fake_llm):
+    options = {
+        "api_key": GEMINI_ALFA_KEY,
+        "base_url": fake_llm.gemini_url,
+        "api_version": "v1beta",
+        "timeout": 2.0,
+        "retries": 0,
+        "initial_delay": 0.05,
+        "max_delay": 1.0,
+        "jitter": 0.0,
+    }
+    assert gemini_module._client(**options) is gemini_module._client(**options)
+    assert gemini_module._client(**options) is not gemini_module._client(**{**options, "api_version": "v1"})
