@@ -14,6 +14,8 @@ import pytest
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
+pytest_plugins = ["secretaria.testing.llm_fixtures"]
+
 STAFF_PASSWORD = "senha-de-teste-123"
 
 

@@ -90,6 +90,14 @@ class LLMAuthError(LLMError):
     outcome = "auth_error"
 
 
+def redacted(message: str, secret: str, *, limit: int = 300) -> str:
+    """An error message fit for our exceptions and logs: the secret (an API key) masked wherever a
+    server or SDK repeated it, and the length bounded."""
+    if secret:
+        message = message.replace(secret, "***")
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
 class Provider(Protocol):
     name: str  # "openai" | "gemini" | "local"
     model: str
