@@ -59,38 +59,34 @@ def _own_appointment(conversation: Conversation, ref: str):
     )
 
 
+def _chosen(question, text: str, starts: list) -> int | None:
+    """Which offered time the patient took: by number, weekday or time; "sim" takes the time
+    they had asked for when it was free (offered first)."""
+    index = nlu.choose_option(text, starts)
+    if index is None and question.data.get("first_asked") and nlu.yes_no(text) is True:
+        return 0
+    return index
+
+
 def _count(answer: str) -> None:
     metrics.REMINDER_ANSWERS.labels(tenant=connection.schema_name, answer=answer).inc()
 
 
 def _offer_slots(conversation: Conversation, appointment) -> str:
-    from agenda.backend import AgendaError, get_backend
+    """New times for an existing appointment; the patient's pick moves it (slot_choice)."""
+    from conversations.tools import Toolbox
 
     today = timezone.localdate()
-    try:
-        slots = get_backend().availability(
-            first_day=today,
-            last_day=today + timedelta(days=14),
-            service_id=appointment.service_id,
-            professional_id=appointment.professional_id,
-        )
-    except AgendaError as exc:
-        return exc.detail
-    options = [slot.start for slot in slots if slot.start != appointment.start][:3]
-    if not options:
+    result = Toolbox(conversation=conversation)._check_availability(
+        {
+            "date_from": today.isoformat(),
+            "date_to": (today + timedelta(days=14)).isoformat(),
+            "appointment_id": appointment.pk,
+        }
+    )
+    if not result.get("options") and not result.get("next_available"):
         pending_question_clear(conversation=conversation)
-        return "Não encontrei horários livres nos próximos dias. Vou pedir para a equipe falar com você."
-    pending_question_set(
-        conversation=conversation,
-        kind="slot_choice",
-        ref=appointment.pk,
-        data={"options": [option.isoformat() for option in options]},
-        ttl=timedelta(hours=12),
-    )
-    lines = [f"{index}) {_when(option)}" for index, option in enumerate(options, 1)]
-    return "Tenho estes horários com {}:\n{}\nResponda com o número do horário que prefere.".format(
-        appointment.professional.name, "\n".join(lines)
-    )
+    return wording.offer_text(result, rescheduling=True)
 
 
 def answer_pending(*, conversation: Conversation, texts: list[str]) -> str | None:
@@ -147,7 +143,7 @@ def answer_pending(*, conversation: Conversation, texts: list[str]) -> str | Non
 
     if question.kind == "slot_choice":
         options = [datetime.fromisoformat(option) for option in question.data.get("options", [])]
-        index = nlu.choose_option(text, [timezone.localtime(option) for option in options])
+        index = _chosen(question, text, [timezone.localtime(option) for option in options])
         if index is None:
             return None
         chosen = options[index]
@@ -175,7 +171,7 @@ def _answer_slot_offer(conversation: Conversation, question, text: str) -> str |
 
     options = question.data.get("options", [])
     starts = [timezone.localtime(datetime.fromisoformat(option["start"])) for option in options]
-    index = nlu.choose_option(text, starts)
+    index = _chosen(question, text, starts)
     if index is None:
         return None
     option = options[index]

@@ -31,7 +31,7 @@ def clinic_name() -> str:
 
 
 def _hhmm(value) -> str:
-    return f"{value:%H:%M}".replace(":00", "h").replace(":", "h")
+    return f"{value.hour}h{value.minute:02d}" if value.minute else f"{value.hour}h"
 
 
 def opening_hours_text() -> str:

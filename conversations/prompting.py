@@ -92,13 +92,19 @@ def system_prompt(*, conversation: Conversation) -> str:
     return "\n".join(lines)
 
 
+def _bounded(text: str, limit: int = MAX_CHARS_CURRENT) -> str:
+    """A long message keeps its beginning and its end (where the request usually is)."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2 - 4
+    return f"{text[:half].rsplit(' ', 1)[0]} […] {text[-half:].split(' ', 1)[-1]}"
+
+
 def _shown(message: Message, limit: int) -> str:
     text = (message.body or "").strip()
     if not text:
         return MEDIA_LABEL.get(message.media_kind, "[anexo]")
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0] + " […]"
-    return text
+    return _bounded(text, limit)
 
 
 def history_turns(*, conversation: Conversation, current: list[Message]) -> list[Turn]:
@@ -113,9 +119,7 @@ def history_turns(*, conversation: Conversation, current: list[Message]) -> list
         .order_by("-created_at", "-id")[: max(0, settings.CONTEXT_MAX_MESSAGES - 1)]
     )
     earlier.reverse()
-    now_text = "\n".join(_shown(message, MAX_CHARS_CURRENT) for message in current)
-    if len(now_text) > MAX_CHARS_CURRENT:
-        now_text = now_text[:MAX_CHARS_CURRENT].rsplit(" ", 1)[0] + " […]"
+    now_text = _bounded("\n".join((m.body or "").strip() or _shown(m, MAX_CHARS_CURRENT) for m in current))
     budget = settings.CONTEXT_MAX_TOKENS - estimate_tokens(now_text)
     kept: list[Message] = []
     for message in reversed(earlier):  # newest first, until the budget is spent

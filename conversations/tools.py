@@ -49,6 +49,7 @@ SPECS = [
                 "period": _string("Part of the day.", enum=["morning", "afternoon", "evening", "any"]),
                 "service": _string("Service name as the clinic lists it (default: the clinic's consultation)."),
                 "professional": _string("Professional's name, when the patient asked for one."),
+                "time": _string("HH:MM, when the patient asked for a specific time: listed first if free."),
                 "appointment_id": {
                     "type": "integer",
                     "description": "When looking for a new time for one of the patient's appointments (reschedule).",
@@ -147,6 +148,18 @@ def _arg_datetime(args: dict, name: str) -> datetime:
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
     return moment
+
+
+def _arg_time(args: dict, name: str) -> time | None:
+    value = args.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ToolArgumentError(f"{name} must be a string HH:MM")
+    try:
+        return time.fromisoformat(value.strip()[:5])
+    except ValueError as exc:
+        raise ToolArgumentError(f"{name} is not a time HH:MM: {value[:20]!r}") from exc
 
 
 def _arg_int(args: dict, name: str) -> int:
@@ -267,7 +280,7 @@ class Toolbox:
             "start": timezone.localtime(appointment.start).isoformat(),
             "service": appointment.service.name,
             "professional": appointment.professional.name,
-            "status": appointment.get_status_display(),
+            "appointment_status": appointment.get_status_display(),
         }
 
     def _free_slots(self, first: date, last: date, service, professional, period: str = "any"):
@@ -304,7 +317,7 @@ class Toolbox:
                 break
         return chosen
 
-    def _offer(self, slots, *, service, appointment=None) -> list[dict]:
+    def _offer(self, slots, *, service, appointment=None, first_asked: bool = False) -> list[dict]:
         """Number the options, remember them as the pending question (so "a segunda" books it)."""
         options = [
             {
@@ -323,7 +336,7 @@ class Toolbox:
                 conversation=self.conversation,
                 kind="slot_choice",
                 ref=appointment.pk,
-                data={"options": [slot.start.isoformat() for slot in slots]},
+                data={"options": [slot.start.isoformat() for slot in slots], "first_asked": first_asked},
                 ttl=OFFER_TTL,
             )
         elif slots:
@@ -334,7 +347,8 @@ class Toolbox:
                     "options": [
                         {"start": s.start.isoformat(), "service_id": s.service_id, "professional_id": s.professional_id}
                         for s in slots
-                    ]
+                    ],
+                    "first_asked": first_asked,
                 },
                 ttl=OFFER_TTL,
             )
@@ -376,14 +390,22 @@ class Toolbox:
         if appointment is not None:
             slots = [slot for slot in slots if slot.start != appointment.start]
         single_day = first == last
-        chosen = self._spread(slots, per_day=MAX_OPTIONS if single_day else 3)
         result = {
             "date_from": first.isoformat(),
             "date_to": last.isoformat(),
             "service": service.name if service else "",
         }
+        wanted = _arg_time(args, "time")
+        exact = [s for s in slots if timezone.localtime(s.start).time() == wanted] if wanted else []
+        if wanted:
+            result["requested_time_free"] = bool(exact)
+        if exact:
+            others = self._spread([s for s in slots if s.start != exact[0].start], limit=2)
+            chosen = [exact[0], *others]
+        else:
+            chosen = self._spread(slots, per_day=MAX_OPTIONS if single_day else 3)
         if chosen:
-            result["options"] = self._offer(chosen, service=service, appointment=appointment)
+            result["options"] = self._offer(chosen, service=service, appointment=appointment, first_asked=bool(exact))
             return result
         later = self._free_slots(last + timedelta(days=1), last + timedelta(days=21), service, professional, period)
         if not later and period != "any":

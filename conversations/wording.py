@@ -47,6 +47,14 @@ def offer_text(result: dict, *, period: str = "", rescheduling: bool = False) ->
     service = result.get("service") or "consulta"
     options = result.get("options") or []
     choose = "Qual prefere? Responda com o número."
+    if options and result.get("requested_time_free"):
+        first, others = options[0], options[1:]
+        text = f"Tenho sim: {service} {first['when']} com {first['professional']}. Posso marcar? Responda SIM"
+        if others:
+            return f"{text} ou escolha outro:\n{options_lines(others)}"
+        return text + "."
+    if options and result.get("requested_time_free") is False:
+        return f"Nesse horário não tenho. Tenho estes:\n{options_lines(options)}\n{choose}"
     if options:
         head = "Tenho estes horários" + ("" if rescheduling else f" para {service}")
         return f"{head}:\n{options_lines(options)}\n{choose}"
@@ -103,7 +111,7 @@ def appointments_text(result: dict, *, question: str = "") -> str:
         return "Não encontrei consultas marcadas para este número. Quer marcar uma?"
     if len(rows) == 1 and not question:
         row = rows[0]
-        return f"Sua próxima consulta: {row['service']} {row['when']} com {row['professional']} ({row['status']})."
+        return f"Sua próxima consulta: {row['service']} {row['when']} com {row['professional']} ({row['appointment_status']})."
     lines = [f"{i}) {row['service']} {row['when']} com {row['professional']}" for i, row in enumerate(rows, 1)]
     head = "Suas consultas marcadas:" if not question else question
     return head + "\n" + "\n".join(lines)

@@ -99,9 +99,13 @@ class LocalProvider:
         if not results:
             start = self._exact_start(plan)
             if start is not None:
+                # A time was asked: check it (and offer it first, to confirm with a "sim").
+                day = timezone.localtime(start).date().isoformat()
                 return _call(
-                    "book_appointment",
-                    slot_start=start.isoformat(),
+                    "check_availability",
+                    date_from=day,
+                    date_to=day,
+                    time=f"{timezone.localtime(start):%H:%M}",
                     service=plan["service"],
                     professional=plan["professional"],
                 )
@@ -143,7 +147,7 @@ class LocalProvider:
             if action == "cancel":
                 return _call("cancel_appointment", appointment_id=appointment["appointment_id"])
             start = self._exact_start(plan)
-            if start is not None:
+            if start is not None and plan["intent"] == "reschedule":
                 return _call(
                     "reschedule_appointment", appointment_id=appointment["appointment_id"], new_start=start.isoformat()
                 )

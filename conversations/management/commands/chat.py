@@ -78,7 +78,9 @@ class Command(BaseCommand):
         conversation_process(conversation_id=message.conversation_id, trigger_message_id=message.pk)
         replies = list(
             Message.objects.filter(
-                conversation_id=message.conversation_id, direction=Message.Direction.OUT, created_at__gte=message.created_at
+                conversation_id=message.conversation_id,
+                direction=Message.Direction.OUT,
+                created_at__gte=message.created_at,
             ).order_by("created_at", "id")
         )
         for reply in replies:
