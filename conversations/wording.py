@@ -111,7 +111,8 @@ def appointments_text(result: dict, *, question: str = "") -> str:
         return "Não encontrei consultas marcadas para este número. Quer marcar uma?"
     if len(rows) == 1 and not question:
         row = rows[0]
-        return f"Sua próxima consulta: {row['service']} {row['when']} com {row['professional']} ({row['appointment_status']})."
+        status = row["appointment_status"]
+        return f"Sua próxima consulta: {row['service']} {row['when']} com {row['professional']} ({status})."
     lines = [f"{i}) {row['service']} {row['when']} com {row['professional']}" for i, row in enumerate(rows, 1)]
     head = "Suas consultas marcadas:" if not question else question
     return head + "\n" + "\n".join(lines)
