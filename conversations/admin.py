@@ -7,7 +7,15 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
 from conversations import services
-from conversations.models import Contact, Conversation, DeadLetter, Message, WhaticketSettings
+from conversations.models import (
+    AssistantSettings,
+    Contact,
+    Conversation,
+    DeadLetter,
+    FaqEntry,
+    Message,
+    WhaticketSettings,
+)
 from secretaria.admin_sites import painel_site
 
 
@@ -126,3 +134,39 @@ class WhaticketSettingsAdmin(ModelAdmin):
 
     def has_add_permission(self, request):
         return not WhaticketSettings.objects.exists()
+
+
+@admin.register(AssistantSettings, site=painel_site)
+class AssistantSettingsAdmin(ModelAdmin):
+    formfield_overrides = {models.URLField: {"form_class": forms.URLField, "assume_scheme": "https"}}
+    fieldsets = [
+        ("Persona", {"fields": ["secretary_name", "tone", "extra_instructions"]}),
+        (
+            "A clínica",
+            {
+                "fields": ["about", "address", "phone", "insurance_plans", "payment_methods", "privacy_notice"],
+                "description": "Horários, serviços, preços e profissionais vêm da Agenda. "
+                "Outras dúvidas: cadastre em Perguntas frequentes.",
+            },
+        ),
+        (
+            "Modelo de linguagem",
+            {
+                "fields": ["llm_provider", "llm_model", "llm_api_key", "llm_base_url"],
+                "description": "Vazio: a configuração do servidor. O modo local funciona sem internet e sem custo; "
+                "é também o que responde enquanto o provedor escolhido estiver fora do ar.",
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+
+    def has_add_permission(self, request):
+        return not AssistantSettings.objects.exists()
+
+
+@admin.register(FaqEntry, site=painel_site)
+class FaqEntryAdmin(ModelAdmin):
+    list_display = ["question", "topic", "order"]
+    list_filter = ["topic"]
+    list_editable = ["order"]
+    search_fields = ["question", "answer"]

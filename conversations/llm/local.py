@@ -209,7 +209,9 @@ class LocalProvider:
 
     def _greeting(self, plan: dict, results: list):
         name = (self.conversation.contact.name or "").split(" ")[0]
-        hello = f"Olá, {name}!" if name else "Olá!"
+        plain = nlu.plain(self.text)
+        word = next((w for w in ("bom dia", "boa tarde", "boa noite") if w in plain), "olá").capitalize()
+        hello = f"{word}, {name}!" if name else f"{word}!"
         secretary = assistant_settings().secretary_name
         return f"{hello} Sou {secretary}, secretária virtual da {clinic_name()}. {wording.HELP}"
 

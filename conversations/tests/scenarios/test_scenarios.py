@@ -320,7 +320,7 @@ def _check_fed_back(run: Run, turn: dict, first_request: int):
         for item in request.tool_results:
             content = item.get("content") if run.engine == "openai" else (item.get("response") or {})
             if run.engine == "gemini" and isinstance(content, dict):
-                content = content.get("output", content.get("error", content))
+                content = content.get("output", content)  # an error result is sent as is
             results.append(content)
     if turn.get("prompt_max_chars"):
         for request in run.stack["llm"].requests[first_request:]:
@@ -394,4 +394,7 @@ def test_scenario(stack, scenario, engine, django_db_blocker):
             _check_turn(run, turn, sent)
             _check_fed_back(run, turn, first_request)
             assert not llm.problems(), f"{engine}: {llm.problems()}"
+            if engine != "local":
+                left = getattr(llm, engine).pending
+                assert not left, f"{engine}: our side never asked for the scripted {left}"
         _check_outcome(run, scenario.get("outcome") or {})
