@@ -2,8 +2,10 @@
 
 The system prompt holds the persona, today's date and time zone, the clinic's services,
 professionals and hours, and the safety rules. The history is the conversation's own messages,
-bounded by CONTEXT_MAX_MESSAGES, CONTEXT_TTL_SECONDS and CONTEXT_MAX_TOKENS (oldest dropped,
-long messages shortened), so a turn costs about the same at message 50 as at message 5.
+bounded by CONTEXT_MAX_MESSAGES and CONTEXT_TTL_SECONDS (how far back it looks) and
+CONTEXT_MAX_TOKENS: the last RECENT_VERBATIM messages word for word within that budget, older
+ones summarised in one line, long messages shortened; so a turn costs about the same at message
+50 as at message 5.
 Tool calls of earlier turns are not replayed: their outcome is in the replies that followed.
 """
 
@@ -21,6 +23,7 @@ from conversations.persona import assistant_settings, clinic_name, opening_hours
 WEEKDAYS_LONG = ["segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"]
 MAX_CHARS_PER_MESSAGE = 1200  # of one history message shown to the model
 MAX_CHARS_CURRENT = 2000  # of the patient's current burst
+RECENT_VERBATIM = 6  # earlier messages shown word for word; older ones are summarised in one line
 MEDIA_LABEL = {
     "voice": "[mensagem de voz]",
     "audio": "[áudio]",
@@ -92,6 +95,33 @@ def system_prompt(*, conversation: Conversation) -> str:
     return "\n".join(lines)
 
 
+TOPIC_LABELS = {
+    "book": "marcar consulta",
+    "reschedule": "remarcar",
+    "cancel": "cancelar",
+    "my_appointments": "suas consultas",
+    "confirm": "confirmar presença",
+    "clinic_info": "dúvidas sobre a clínica",
+    "medical_question": "dúvida de saúde",
+    "human": "falar com a equipe",
+}
+
+
+def _summary(older: list[Message]) -> str:
+    """Older turns in one short line: what the patient talked about (the agenda is the truth for
+    bookings, and the tools re-read it), so the prompt does not grow with the conversation."""
+    from conversations.llm import nlu
+
+    topics: list[str] = []
+    for message in older:
+        if message.direction == Message.Direction.IN and message.body:
+            label = TOPIC_LABELS.get(nlu.detect_intent(message.body[:500]))
+            if label and label not in topics:
+                topics.append(label)
+    about = f" O paciente falou de: {', '.join(topics[:5])}." if topics else ""
+    return f"(Resumo: {len(older)} mensagens anteriores omitidas.{about})"
+
+
 def _bounded(text: str, limit: int = MAX_CHARS_CURRENT) -> str:
     """A long message keeps its beginning and its end (where the request usually is)."""
     if len(text) <= limit:
@@ -122,13 +152,14 @@ def history_turns(*, conversation: Conversation, current: list[Message]) -> list
     now_text = _bounded("\n".join((m.body or "").strip() or _shown(m, MAX_CHARS_CURRENT) for m in current))
     budget = settings.CONTEXT_MAX_TOKENS - estimate_tokens(now_text)
     kept: list[Message] = []
-    for message in reversed(earlier):  # newest first, until the budget is spent
+    for message in reversed(earlier[-RECENT_VERBATIM:]):  # newest first, until the budget is spent
         cost = estimate_tokens(_shown(message, MAX_CHARS_PER_MESSAGE))
         if cost > budget:
             break
         budget -= cost
         kept.append(message)
     kept.reverse()
+    older = earlier[: len(earlier) - len(kept)]
     turns: list[Turn] = []
     for message in kept:
         role = "user" if message.direction == Message.Direction.IN else "assistant"
@@ -137,8 +168,10 @@ def history_turns(*, conversation: Conversation, current: list[Message]) -> list
             turns[-1] = Turn(role=role, text=f"{turns[-1].text}\n{text}")
         else:
             turns.append(Turn(role=role, text=text))
-    if turns and turns[0].role == "assistant" and len(kept) < len(earlier):
-        turns.insert(0, Turn(role="user", text="(mensagens anteriores omitidas)"))
+    if older:
+        turns.insert(0, Turn(role="user", text=_summary(older)))
+        if len(turns) > 1 and turns[1].role == "user":
+            turns[0:2] = [Turn(role="user", text=f"{turns[0].text}\n{turns[1].text}")]
     if turns and turns[-1].role == "user":
         turns[-1] = Turn(role="user", text=f"{turns[-1].text}\n{now_text}")
     else:

@@ -66,8 +66,8 @@ def offer_text(result: dict, *, period: str = "", rescheduling: bool = False) ->
             f"{options_lines(later)}\n{choose}"
         )
     return (
-        "Não encontrei horários livres nas próximas semanas. Vou pedir para a equipe da clínica falar com você, "
-        "ou escreva ATENDENTE."
+        "Não encontrei horários livres nas próximas semanas. Se quiser, escreva ATENDENTE para falar com a equipe "
+        "da clínica."
     )
 
 
