@@ -301,6 +301,11 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "rq.worker": {"level": LOG_LEVEL},
+        # The LLM SDKs' HTTP clients log every request at INFO: our own metrics and logs say more.
+        "httpx2": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+        "google_genai": {"level": "WARNING"},
     },
 }
 
