@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from conversations.llm.base import LLMError, LLMResponse, Provider, Turn
+from conversations.llm.base import LLMError, LLMResponse, LLMTimeout, Provider, Turn
 from conversations.llm.circuit import CircuitBreaker, circuit_id
 from conversations.models import AssistantSettings, Conversation, Message
 from conversations.persona import assistant_settings
@@ -128,11 +128,17 @@ def text_is_safe(text: str) -> bool:
     return not any(fragment and fragment in text for fragment in _RULE_FRAGMENTS)
 
 
-def _run(provider: Provider, toolbox: Toolbox, system: str, turns: list[Turn]) -> tuple[str, str]:
-    """The tool loop. Returns (final text, provider's intent hint)."""
+def _run(
+    provider: Provider, toolbox: Toolbox, system: str, turns: list[Turn], *, budget: float | None = None
+) -> tuple[str, str]:
+    """The tool loop. Returns (final text, provider's intent hint). With `budget` (seconds), no
+    new model call starts once it is spent: the patient is not kept waiting for minutes."""
     turns = list(turns)
     hint = ""
+    started = time.monotonic()
     for round_number in range(MAX_TOOL_ROUNDS + 1):
+        if budget is not None and time.monotonic() - started > budget:
+            raise LLMTimeout(f"{provider.name}: turn budget of {budget:.0f} s spent after {round_number} calls")
         response = _call(provider, system, turns)
         hint = getattr(response, "intent", "") or hint
         if not response.tool_calls:
@@ -180,7 +186,8 @@ def dialogue_reply(*, conversation: Conversation, messages: list[Message]) -> Di
         breaker = CircuitBreaker(circuit_id(choice.name, choice.base_url))
         if breaker.allow():
             try:
-                text, hint = _run(_remote_provider(choice), toolbox, system, turns)
+                budget = max(30.0, 3 * settings.LLM_TIMEOUT_SECONDS)
+                text, hint = _run(_remote_provider(choice), toolbox, system, turns, budget=budget)
                 breaker.record_success()
                 used = choice.name
             except LLMError as exc:

@@ -331,7 +331,7 @@ def conversation_process(*, conversation_id: int, trigger_message_id: int) -> st
     if lock is False:
         # Another job is answering this patient right now (a model call can take seconds): the
         # engine's bookings must not run twice, so try again once it is done.
-        enqueue("conversations.jobs.process_conversation", conversation.pk, trigger_message_id, delay=2.0)
+        enqueue("conversations.jobs.process_conversation", conversation.pk, trigger_message_id, delay=5.0)
         return "busy"
     try:
         reply = engine.reply_for(conversation=conversation, messages=pending)
@@ -356,7 +356,7 @@ def _conversation_lock(conversation: Conversation) -> str | bool | None:
     """The key held while this conversation is being answered; False when someone else holds
     it; None when Redis is unreachable (answer anyway: the message claim still prevents doubles)."""
     key = f"secretaria:conversation-busy:{_tenant()}:{conversation.pk}"
-    ttl = int(settings.LLM_TIMEOUT_SECONDS * (settings.LLM_RETRY_ATTEMPTS + 1) * 5) + 30
+    ttl = settings.RQ_QUEUES["default"].get("DEFAULT_TIMEOUT") or 300  # a killed job frees it then
     try:
         return key if get_redis().set(key, "1", nx=True, ex=ttl) else False
     except RedisError as exc:

@@ -131,6 +131,10 @@ class GeminiProvider:
             # declarations only: the dialogue engine runs the tools, never the SDK
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
+        if "flash" in self.model and "2.5" in self.model:
+            # 2.5 Flash "thinks" by default inside max_output_tokens: with LLM_MAX_TOKENS=512 the
+            # thoughts can eat the whole budget and leave no answer. A secretary needs none.
+            config.thinking_config = types.ThinkingConfig(thinking_budget=0)
         if tools:
             config.tools = [
                 types.Tool(

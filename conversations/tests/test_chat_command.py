@@ -7,11 +7,16 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from agenda.models import Appointment
-from agenda.tests.conftest import MONDAY, agenda_alfa  # noqa: F401 - the fixture
+from agenda.tests.conftest import MONDAY, build_agenda
 from conftest import STAFF_PASSWORD
 from conversations.models import Contact, Message
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agenda_alfa(in_alfa):
+    return build_agenda()
 
 
 def chat(monkeypatch, lines, *args):

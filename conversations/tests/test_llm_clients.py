@@ -385,7 +385,11 @@ def test_gemini_text_reply_reads_text_usage_and_model(fake_llm):
     body = request.gemini
     assert body["contents"] == [{"role": "user", "parts": [{"text": QUESTION.text}]}]
     assert body["systemInstruction"]["parts"] == [{"text": SYSTEM}]
-    assert body["generationConfig"] == {"temperature": 0.2, "maxOutputTokens": 256}
+    assert body["generationConfig"] == {
+        "temperature": 0.2,
+        "maxOutputTokens": 256,
+        "thinkingConfig": {"thinkingBudget": 0},  # 2.5 Flash: no thoughts eating the budget
+    }
     assert "tools" not in body
 
 
