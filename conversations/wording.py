@@ -118,10 +118,16 @@ def appointments_text(result: dict, *, question: str = "") -> str:
     return head + "\n" + "\n".join(lines)
 
 
-def info_text(result: dict) -> str:
+def info_text(result: dict, *, question: str = "") -> str:
     """clinic_info's result in a sentence or two: the FAQ answer first, then the facts."""
+    from conversations.llm import nlu
+
     topic = result.get("topic")
     faq = result.get("faq") or []
+    plans = result.get("insurance_plans") or []
+    asked = nlu.match_name(question, plans) if question and topic == "insurance" else None
+    if asked:
+        return f"Sim, aceitamos {asked}! Traga a carteirinha e um documento com foto."
     if topic == "address" and result.get("address"):
         text = f"Estamos na {result['address']}."
         if result.get("phone"):

@@ -188,7 +188,7 @@ class LocalProvider:
     def _clinic_info(self, plan: dict, results: list):
         if not results:
             return _call("clinic_info", topic=plan["topic"] or "other")
-        return wording.info_text(results[-1][1])
+        return wording.info_text(results[-1][1], question=self.text)
 
     def _handoff(self, reason: str, results: list, text: str):
         if not results:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import ProgrammingError
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -38,7 +39,12 @@ class Command(BaseCommand):
         if len(phone) < 11:
             raise CommandError("--phone must be a full number with country code, e.g. +5511900000000")
         with tenant_context(clinic), timezone.override(clinic.time_zone):
-            contact = Contact.objects.filter(phone=phone).first()
+            try:
+                contact = Contact.objects.filter(phone=phone).first()
+            except ProgrammingError as exc:
+                raise CommandError(
+                    "the database is not migrated: run `make run` or `manage.py migrate_schemas`"
+                ) from exc
             if contact is not None and contact.channel != Contact.Channel.TERMINAL:
                 raise CommandError(f"{phone} is a WhatsApp contact of this clinic: choose another test number")
             if contact is None:
