@@ -82,6 +82,7 @@ def test_a_tool_round_trip_books_and_the_models_text_is_sent(clinic, fake_llm, p
         > 0
     )
     assert value("secretaria_intent_total", tenant="alfa", intent="book") >= 1
+    assert value("secretaria_appointments_total", tenant="alfa", status="scheduled", source="whatsapp") >= 1
 
 
 def _model(provider):
@@ -221,3 +222,29 @@ def test_the_system_prompt_carries_the_clinic_the_date_and_the_rules(clinic):
 def test_local_engine_is_the_default(clinic):
     reply = say(make_conversation(), "qual o horário de funcionamento?")
     assert reply.provider == "local" and "segunda a sexta" in reply.text
+
+
+def test_each_clinic_uses_its_own_key_and_sees_only_its_own_conversation(clinics, fake_llm, db):
+    """Same phone number in two clinics: each model call carries that clinic's key, persona and
+    history, nothing of the other's."""
+    fake_llm.openai.expect_key("key-alfa", "key-beta")
+    seen = {}
+    for clinic, key, secret in ((clinics.alfa, "key-alfa", "segredo da alfa"), (clinics.beta, "key-beta", "")):
+        connection.set_tenant(clinic)
+        build_agenda()
+        AssistantSettings.objects.create(
+            llm_provider="openai", llm_api_key=key, llm_base_url=fake_llm.openai_url, about=f"Clínica {clinic.name}"
+        )
+        conversation = make_conversation()
+        if secret:
+            Message.objects.create(
+                conversation=conversation, direction="in", body=secret, status="processed", processed_at=timezone.now()
+            )
+        fake_llm.openai.reply("Olá!")
+        assert say(conversation, "oi").provider == "openai"
+        request = fake_llm.openai.requests[-1]
+        seen[clinic.schema_name] = (request.key, str(request.json))
+    connection.set_schema_to_public()
+    assert seen["alfa"][0] == "key-alfa" and seen["beta"][0] == "key-beta"
+    assert "segredo da alfa" in seen["alfa"][1] and "segredo da alfa" not in seen["beta"][1]
+    assert "Clínica Alfa" in seen["alfa"][1] and "Clínica Alfa" not in seen["beta"][1]

@@ -249,3 +249,25 @@ def test_parar_and_voltar_change_consent_with_source_and_time(in_alfa):
     contact.refresh_from_db()
     assert contact.accepts_proactive is True
     assert _outbound(conversation)[-1][1].startswith("Combinado! Você voltará a receber lembretes")
+
+
+def test_a_conversation_being_answered_is_not_answered_twice_at_once(in_alfa, django_capture_on_commit_callbacks):
+    """A model call can take seconds: a second job for the same patient waits instead of
+    running the engine (and its bookings) in parallel."""
+    from secretaria.redis import get_redis
+
+    conversation = make_conversation()
+    message = _inbound(conversation, "qual o endereço?")
+    key = f"secretaria:conversation-busy:alfa:{conversation.pk}"
+    get_redis().set(key, "1", ex=60)  # another worker is answering this conversation
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            assert (
+                services.conversation_process(conversation_id=conversation.pk, trigger_message_id=message.pk) == "busy"
+            )
+        assert len(callbacks) == 1  # tried again a little later
+        assert not Message.objects.filter(direction="out").exists()
+    finally:
+        get_redis().delete(key)
+    assert services.conversation_process(conversation_id=conversation.pk, trigger_message_id=message.pk) == "answered"
+    assert not get_redis().exists(key)  # released after answering
