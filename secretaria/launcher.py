@@ -125,6 +125,7 @@ def main() -> int:
             f"      login: {OPERATOR}   senha: {operator_password}\n"
             f"  Health: http://localhost:{port}/healthz   Metrics: http://localhost:{port}/metrics\n"
             f"  Worker metrics: http://127.0.0.1:{env.get('WORKER_METRICS_PORT', '9101')}/metrics\n"
+            "  Talk to the demo secretary: .venv/bin/python manage.py chat --tenant demo\n"
             "  The embedded PostgreSQL and Redis keep running; `make stop` stops them.\n",
             flush=True,
         )
