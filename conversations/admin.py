@@ -136,8 +136,45 @@ class WhaticketSettingsAdmin(ModelAdmin):
         return not WhaticketSettings.objects.exists()
 
 
+class AssistantSettingsForm(forms.ModelForm):
+    """The API key is never shown back: empty keeps the saved one, unless 'apagar' is ticked."""
+
+    llm_api_key = forms.CharField(
+        label="chave da API",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Deixe em branco para manter a chave salva. Sem chave salva: a chave global do servidor.",
+    )
+    clear_api_key = forms.BooleanField(label="apagar a chave salva", required=False)
+
+    class Meta:
+        model = AssistantSettings
+        fields = [
+            "secretary_name",
+            "tone",
+            "extra_instructions",
+            "about",
+            "address",
+            "phone",
+            "insurance_plans",
+            "payment_methods",
+            "privacy_notice",
+            "llm_provider",
+            "llm_model",
+            "llm_api_key",
+            "llm_base_url",
+        ]
+
+    def clean_llm_api_key(self):
+        typed = self.cleaned_data.get("llm_api_key", "").strip()
+        if self.data.get("clear_api_key"):
+            return ""
+        return typed or (self.instance.llm_api_key if self.instance.pk else "")
+
+
 @admin.register(AssistantSettings, site=painel_site)
 class AssistantSettingsAdmin(ModelAdmin):
+    form = AssistantSettingsForm
     formfield_overrides = {models.URLField: {"form_class": forms.URLField, "assume_scheme": "https"}}
     fieldsets = [
         ("Persona", {"fields": ["secretary_name", "tone", "extra_instructions"]}),
@@ -152,7 +189,7 @@ class AssistantSettingsAdmin(ModelAdmin):
         (
             "Modelo de linguagem",
             {
-                "fields": ["llm_provider", "llm_model", "llm_api_key", "llm_base_url"],
+                "fields": ["llm_provider", "llm_model", "llm_api_key", "clear_api_key", "llm_base_url"],
                 "description": "Vazio: a configuração do servidor. O modo local funciona sem internet e sem custo; "
                 "é também o que responde enquanto o provedor escolhido estiver fora do ar.",
                 "classes": ["collapse"],

@@ -60,3 +60,56 @@ def test_staff_resends_a_failed_message(staff, in_alfa, django_capture_on_commit
     )
     failed.refresh_from_db()
     assert (failed.status, failed.attempts) == ("queued", 0)
+
+
+def _assistant_form(**overrides):
+    data = {
+        "secretary_name": "Lia",
+        "tone": "cordial",
+        "extra_instructions": "",
+        "about": "",
+        "address": "Rua A, 1",
+        "phone": "",
+        "insurance_plans": "Unimed",
+        "payment_methods": "Pix",
+        "privacy_notice": "",
+        "llm_provider": "openai",
+        "llm_model": "",
+        "llm_api_key": "",
+        "llm_base_url": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_staff_edit_the_secretary_and_the_key_is_never_shown_back(staff, in_alfa):
+    from conversations.models import AssistantSettings, FaqEntry
+
+    host = {"Host": "alfa.localhost"}
+    response = staff.post(
+        "/painel/conversations/assistantsettings/add/", _assistant_form(llm_api_key="sk-secreta"), headers=host
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    row = AssistantSettings.objects.get()
+    assert row.llm_api_key == "sk-secreta" and row.llm_provider == "openai"
+    page = staff.get(f"/painel/conversations/assistantsettings/{row.pk}/change/", headers=host).content.decode()
+    assert "sk-secreta" not in page
+    # saved again with the key left blank: kept
+    staff.post(
+        f"/painel/conversations/assistantsettings/{row.pk}/change/", _assistant_form(address="Rua B, 2"), headers=host
+    )
+    row.refresh_from_db()
+    assert row.address == "Rua B, 2" and row.llm_api_key == "sk-secreta"
+    # ticked "apagar": cleared (the global key applies again)
+    staff.post(
+        f"/painel/conversations/assistantsettings/{row.pk}/change/", _assistant_form(clear_api_key="on"), headers=host
+    )
+    row.refresh_from_db()
+    assert row.llm_api_key == ""
+    staff.post(
+        "/painel/conversations/faqentry/add/",
+        {"topic": "parking", "question": "Tem estacionamento?", "answer": "Sim, no prédio.", "order": 0},
+        headers=host,
+    )
+    assert FaqEntry.objects.get().answer == "Sim, no prédio."
+    assert staff.get("/painel/conversations/faqentry/", headers=host).status_code == 200

@@ -15,7 +15,7 @@ from django.db import ProgrammingError
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from conversations.models import Contact, Message
+from conversations.models import Contact, Conversation, Message
 from conversations.parsing import Inbound
 from conversations.services import conversation_process, inbound_receive, message_send
 from tenants.models import Clinic
@@ -63,8 +63,14 @@ class Command(BaseCommand):
                 if line.lower() in ("sair", "exit", "quit"):
                     break
                 if line:
-                    for reply in self.turn(phone, options["name"], line):
+                    replies = self.turn(phone, options["name"], line)
+                    for reply in replies:
                         self.stdout.write(f"secretária> {reply}\n")
+                    if not replies and Conversation.objects.filter(contact__phone=phone, state="human").exists():
+                        self.stdout.write(
+                            "(a conversa está com a equipe da clínica: o robô volta a responder quando ela for "
+                            "devolvida no painel ou após HANDOFF_IDLE_MINUTES sem atividade)\n"
+                        )
 
     def turn(self, phone: str, name: str, text: str) -> list[str]:
         event = Inbound(
