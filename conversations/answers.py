@@ -62,7 +62,7 @@ def _own_appointment(conversation: Conversation, ref: str):
 def _chosen(question, text: str, starts: list) -> int | None:
     """Which offered time the patient took: by number, weekday or time; "sim" takes the time
     they had asked for when it was free (offered first)."""
-    index = nlu.choose_option(text, starts)
+    index = nlu.choose_option(text, starts, today=timezone.localdate())
     if index is None and question.data.get("first_asked") and nlu.yes_no(text) is True:
         return 0
     return index
@@ -184,9 +184,27 @@ def _answer_slot_offer(conversation: Conversation, question, text: str) -> str |
         service=service,
         professional=Professional.objects.filter(pk=option["professional_id"]).first(),
         name=nlu.extract_person_name(text) or "",
+        ask_name=_booking_for_someone_else(conversation),
     )
     metrics.INTENTS.labels(tenant=connection.schema_name, intent="book").inc()
     return wording.booked_text(result)
+
+
+def _booking_for_someone_else(conversation: Conversation) -> bool:
+    """Did the patient say, in the last messages, that the visit is for a child or relative?
+    Then the WhatsApp name is not the patient's: ask for it."""
+    from conversations.models import Message
+
+    recent = (
+        Message.objects.filter(
+            conversation=conversation,
+            direction=Message.Direction.IN,
+            created_at__gte=timezone.now() - timedelta(hours=2),
+        )
+        .order_by("-created_at")
+        .values_list("body", flat=True)[:8]
+    )
+    return any(nlu.for_someone_else(body) for body in recent)
 
 
 def _answer_patient_name(conversation: Conversation, question, text: str) -> str | None:
@@ -222,7 +240,7 @@ def _answer_appointment_choice(conversation: Conversation, question, text: str) 
         )
     }
     choices = [rows[i] for i in ids if i in rows]
-    index = nlu.choose_option(text, [timezone.localtime(row.start) for row in choices])
+    index = nlu.choose_option(text, [timezone.localtime(row.start) for row in choices], today=timezone.localdate())
     if index is None:
         return None
     appointment = choices[index]

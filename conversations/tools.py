@@ -443,8 +443,9 @@ class Toolbox:
 
         return self.book(start=start, service=service, professional=professional, name=_arg_text(args, "patient_name"))
 
-    def book(self, *, start: datetime, service, professional=None, name: str = "") -> dict:
-        """Book `start` for this contact once the agenda confirms it free right now."""
+    def book(self, *, start: datetime, service, professional=None, name: str = "", ask_name: bool = False) -> dict:
+        """Book `start` for this contact once the agenda confirms it free right now. Without a
+        name, the contact's WhatsApp name, unless `ask_name` (booking for someone else)."""
         from agenda import services as agenda
         from agenda.backend import AgendaError, SlotTaken
         from agenda.models import Appointment, Professional
@@ -457,7 +458,7 @@ class Toolbox:
                 "detail": "that time is not free (taken, closed or outside opening hours)",
                 "alternatives": self._alternatives(start, service, professional),
             }
-        name = name or self.contact.name.strip()
+        name = name or ("" if ask_name else self.contact.name.strip())
         if len(name) < 2:
             pending_question_set(
                 conversation=self.conversation,

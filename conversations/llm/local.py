@@ -16,7 +16,7 @@ from conversations import wording
 from conversations.llm import nlu
 from conversations.llm.base import LLMResponse, ToolCall, ToolSpec, Turn
 from conversations.models import Conversation, Message
-from conversations.pending import pending_question_set
+from conversations.pending import pending_question_get, pending_question_set
 from conversations.persona import assistant_settings, clinic_name, professional_names, services_facts
 
 MODEL = "regras-ptbr"
@@ -47,16 +47,32 @@ class LocalProvider:
         when = nlu.parse_when(text, today=self.today) if text else None
         service = nlu.match_name(text, [s.name for s in services_facts()]) if text else None
         professional = nlu.match_name(text, professional_names()) if text else None
-        if intent in ("unknown", "yes", "greeting") and (when is not None or service or professional):
-            intent = "book"  # "amanhã às 10h", "oi, tem dermatologista?": a request for a time
+        topic = nlu.info_topic(text) if text else None
+        if intent in ("unknown", "yes", "no", "greeting") and (when is not None or service or professional):
+            intent = "book"  # "amanhã às 10h", "amanhã não dá, semana que vem", "oi, tem dermatologista?"
+        elif intent == "clinic_info" and topic in (None, "services", "professionals") and when is not None:
+            intent = "book"  # "vcs tem dermatologista? queria na terça": asking for a time
+        if not service and not professional:
+            service = self._service_in_talk()
         self._plan = {
             "intent": intent,
             "when": when,
             "service": service or "",
             "professional": professional or "",
-            "topic": nlu.info_topic(text) if text else None,
+            "topic": topic,
         }
         return self._plan
+
+    def _service_in_talk(self) -> str:
+        """The service of the times offered last ("e na sexta?" after dermatology offers)."""
+        from agenda.models import Service
+
+        question = pending_question_get(conversation=self.conversation)
+        if question is None or question.kind not in ("slot_offer", "patient_name"):
+            return ""
+        options = question.data.get("options") or [question.data]
+        service_id = options[0].get("service_id") if options else None
+        return Service.objects.filter(pk=service_id).values_list("name", flat=True).first() or ""
 
     # --- the protocol ------------------------------------------------------------------------------
 

@@ -1399,7 +1399,11 @@ def choose_option(text: str, options: list[datetime | str], *, today: date | Non
     if not canon:
         return None
     if _ANY_OPTION_RE.match(canon):
-        return 0
+        # "qualquer um" picks the first; "qualquer dia da semana que vem" is a new request.
+        when = parse_when(text, today=today or date.today())  # noqa: DTZ011 - only the presence matters
+        if when is None or not (when.first_day or when.period or when.time):
+            return 0
+        return None
     if _NONE_OPTION_RE.search(canon) and not re.search(r"\b(?:o|a)\s+outr[oa]\b", canon):
         return None
     features = [_option_features(option) for option in options]
@@ -1430,12 +1434,12 @@ def choose_option(text: str, options: list[datetime | str], *, today: date | Non
                 ordinal = index
             elif pre == "a":
                 weekdays.add(weekday)
+            elif any(f[2] is not None for f in features):
+                # Dated options read "sex 27/11": a bare "sexta" is the weekday, even when no option
+                # falls on it ("quero marcar sexta" is a new request, never the sixth option).
+                weekdays.add(weekday)
             else:
-                on_day = [i for i, f in enumerate(features) if f[2] == weekday]
-                if any(f[2] is not None for f in features) and on_day:
-                    weekdays.add(weekday)
-                else:
-                    ordinal = index
+                ordinal = index
         else:
             ordinal = index
     for match in re.finditer(r"\b(terca|sabado|domingo|ter(?=\s+feira))\b", canon):
@@ -1542,3 +1546,14 @@ def _dates_for(day_month: tuple[int, int], first: date, last: date) -> list[date
         except ValueError:
             continue
     return out
+
+
+_FOR_SOMEONE_ELSE_RE = re.compile(
+    r"\b(?:pra|pro|para|p)\s+(?:o\s+|a\s+)?(?:meu|minha)\s+(?:filh[oa]s?|marido|esposa|mae|pai|avo|neto|neta|"
+    r"sobrinh[oa]|irma|irmao|namorad[oa]|companheir[oa]|sogr[oa]|entead[oa]|bebe|crianca)\b"
+)
+
+
+def for_someone_else(text: str) -> bool:
+    """Is the patient booking for a child or relative ("é pro meu filho", "para minha mãe")?"""
+    return bool(text) and bool(_FOR_SOMEONE_ELSE_RE.search(plain(text[:2000])))

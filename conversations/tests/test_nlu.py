@@ -398,7 +398,10 @@ CHOICE_CASES = [
     ("segunda às 14h", MONDAYS, 1),
     ("na segunda de manhã", MONDAYS, 0),
     ("a segunda", MONDAYS, 1),
-    ("segunda", NO_MONDAY, 1),  # no Monday offered: the ordinal
+    ("segunda", NO_MONDAY, None),  # dated options, no Monday: a new request for Monday
+    ("quero marcar sexta", NO_MONDAY, None),  # no Friday offered: never "the sixth option"
+    ("qualquer dia da semana que vem de tarde", SLOTS, None),  # a new request, not "any of these"
+    ("pode ser qualquer um", SLOTS, 0),
     ("a quarta", NO_MONDAY, 1),  # only 3 options, so "a quarta" is Wednesday
     ("quinta", NO_MONDAY, 2),
     ("o das 15h", SLOTS, 1),
