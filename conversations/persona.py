@@ -97,10 +97,36 @@ def privacy_notice() -> str:
     return render_to_string("messages/privacy_notice.txt", {"clinic": clinic_name()}).strip()
 
 
-def clinic_info(topic: str) -> dict:
-    """What the clinic says about a topic: its FAQ answers plus the facts the painel holds."""
+def faq_best_match(question: str) -> FaqEntry | None:
+    """The FAQ entry whose question is closest to the patient's (typos and word order welcome)."""
+    from rapidfuzz import fuzz
+
+    from conversations.llm import nlu
+
+    asked = nlu.plain(question)[:300]
+    if not asked:
+        return None
+    entries = FaqEntry.objects.all()[:200]
+    scored = sorted(
+        ((fuzz.token_set_ratio(asked, nlu.plain(entry.question)), entry.pk, entry) for entry in entries),
+        key=lambda item: item[0],
+        reverse=True,
+    )
+    if not scored or scored[0][0] < 65:
+        return None
+    if len(scored) > 1 and scored[0][0] - scored[1][0] < 10:
+        return None  # two entries fit about as well: let the topic decide
+    return scored[0][2]
+
+
+def clinic_info(topic: str, question: str = "") -> dict:
+    """What the clinic says about a topic: its FAQ answers plus the facts the painel holds;
+    with the patient's `question`, the closest FAQ entry first."""
     row = assistant_settings()
     facts: dict[str, object] = {"topic": topic}
+    match = faq_best_match(question) if question else None
+    if match is not None:
+        facts["best_match"] = {"question": match.question, "answer": match.answer}
     if topic == "address":
         facts["address"] = row.address or "não informado"
         if row.phone:

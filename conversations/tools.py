@@ -104,7 +104,10 @@ SPECS = [
         "What the clinic says about a topic (address, hours, prices, insurance plans, preparation, ...).",
         {
             "type": "object",
-            "properties": {"topic": _string("Topic.", enum=TOPICS)},
+            "properties": {
+                "topic": _string("Topic.", enum=TOPICS),
+                "question": _string("The patient's question, to find the closest FAQ entry."),
+            },
             "required": ["topic"],
         },
     ),
@@ -566,7 +569,7 @@ class Toolbox:
         topic = _arg_text(args, "topic")
         if topic not in TOPICS:
             topic = "other"
-        return clinic_info(topic)
+        return clinic_info(topic, question=_arg_text(args, "question")[:300])
 
     def _handoff_to_human(self, args: dict) -> dict:
         reason = _arg_text(args, "reason")

@@ -128,6 +128,14 @@ def info_text(result: dict, *, question: str = "") -> str:
     asked = nlu.match_name(question, plans) if question and topic == "insurance" else None
     if asked:
         return f"Sim, aceitamos {asked}! Traga a carteirinha e um documento com foto."
+    services = result.get("services") or []
+    named = nlu.match_name(question, [s["name"] for s in services]) if question and topic == "prices" else None
+    if named:
+        service = next(s for s in services if s["name"] == named)
+        if service.get("price"):
+            return f"{service['name']} ({service['duration_minutes']} min): {service['price']}."
+    if result.get("best_match"):
+        return result["best_match"]["answer"]
     if topic == "address" and result.get("address"):
         text = f"Estamos na {result['address']}."
         if result.get("phone"):

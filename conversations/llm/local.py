@@ -203,7 +203,7 @@ class LocalProvider:
 
     def _clinic_info(self, plan: dict, results: list):
         if not results:
-            return _call("clinic_info", topic=plan["topic"] or "other")
+            return _call("clinic_info", topic=plan["topic"] or "other", question=self.text[:300])
         return wording.info_text(results[-1][1], question=self.text)
 
     def _handoff(self, reason: str, results: list, text: str):
