@@ -100,6 +100,8 @@ def answer_pending(*, conversation: Conversation, texts: list[str]) -> str | Non
     text = texts[-1]
     if question.kind in FREE_KINDS:
         return FREE_KINDS[question.kind](conversation, question, text)
+    if question.kind in ENGINE_KINDS:
+        return None  # the dialogue engine reads these itself
     appointment = _own_appointment(conversation, question.ref)
     if appointment is None or not appointment.is_active:
         pending_question_clear(conversation=conversation)
@@ -258,6 +260,7 @@ def _answer_appointment_choice(conversation: Conversation, question, text: str) 
     return _offer_slots(conversation, appointment)
 
 
+ENGINE_KINDS = {"booking_draft"}  # a half-made request the local engine completes
 FREE_KINDS = {
     "slot_offer": _answer_slot_offer,
     "patient_name": _answer_patient_name,

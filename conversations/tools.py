@@ -389,6 +389,14 @@ class Toolbox:
             service = appointment.service
         else:
             service = self._service(_arg_text(args, "service"), professional=professional)
+        offered = list(professional.services.filter(active=True)) if professional else []
+        if offered and service not in offered:
+            return {
+                "error": "service_not_offered_by_professional",
+                "detail": f"{professional.name} does not do {service.name}",
+                "professional": professional.name,
+                "services": [s.name for s in offered],
+            }
         slots = self._free_slots(first, last, service, professional, period)
         if appointment is not None:
             slots = [slot for slot in slots if slot.start != appointment.start]

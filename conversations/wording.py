@@ -42,6 +42,8 @@ def offer_text(result: dict, *, period: str = "", rescheduling: bool = False) ->
     """check_availability's result as the patient reads it."""
     if result.get("error") == "date_in_past":
         return PAST_DATE
+    if result.get("error") == "service_not_offered_by_professional":
+        return f"{result['professional']} atende: {', '.join(result['services'])}. Qual deles você quer marcar?"
     if result.get("error"):
         return NOT_UNDERSTOOD
     service = result.get("service") or "consulta"

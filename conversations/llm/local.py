@@ -7,8 +7,10 @@ the results with `wording`. The demo's default, and the fallback while a provide
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 
 from django.utils import timezone
 
@@ -21,6 +23,7 @@ from conversations.persona import assistant_settings, clinic_name, professional_
 
 MODEL = "regras-ptbr"
 DEFAULT_DAYS = 7
+ROBOT_QUESTION = re.compile(r"\b(robo|bot|chatbot|maquina|inteligencia artificial|ia|automatic[oa])\b")
 
 
 def _call(name: str, **arguments) -> ToolCall:
@@ -47,6 +50,12 @@ class LocalProvider:
         when = nlu.parse_when(text, today=self.today) if text else None
         service = nlu.match_name(text, [s.name for s in services_facts()]) if text else None
         professional = nlu.match_name(text, professional_names()) if text else None
+        draft = self._draft()
+        if draft is not None:  # the patient is answering "which service?" of a request half made
+            when = when or draft["when"]
+            professional = professional or draft["professional"]
+            if service and intent in ("unknown", "yes", "clinic_info", "greeting"):
+                intent = "book"
         topic = nlu.info_topic(text) if text else None
         if intent in ("unknown", "yes", "no", "greeting") and (when is not None or service or professional):
             intent = "book"  # "amanhã às 10h", "amanhã não dá, semana que vem", "oi, tem dermatologista?"
@@ -62,6 +71,39 @@ class LocalProvider:
             "topic": topic,
         }
         return self._plan
+
+    def _draft(self) -> dict | None:
+        question = pending_question_get(conversation=self.conversation)
+        if question is None or question.kind != "booking_draft":
+            return None
+        data = question.data
+        day = lambda key: date.fromisoformat(data[key]) if data.get(key) else None  # noqa: E731
+        when = nlu.When(
+            first_day=day("first_day"),
+            last_day=day("last_day"),
+            time=dtime.fromisoformat(data["time"]) if data.get("time") else None,
+            period=data.get("period", ""),
+        )
+        return {
+            "when": when if (when.first_day or when.time or when.period) else None,
+            "professional": data.get("professional", ""),
+        }
+
+    def _remember_draft(self, plan: dict) -> None:
+        """Keep the day, time and professional asked while we ask which service."""
+        when = plan["when"]
+        pending_question_set(
+            conversation=self.conversation,
+            kind="booking_draft",
+            data={
+                "first_day": when.first_day.isoformat() if when and when.first_day else "",
+                "last_day": when.last_day.isoformat() if when and when.last_day else "",
+                "time": when.time.isoformat() if when and when.time else "",
+                "period": when.period if when else "",
+                "professional": plan["professional"],
+            },
+            ttl=timedelta(hours=2),
+        )
 
     def _service_in_talk(self) -> str:
         """The service of the times offered last ("e na sexta?" after dermatology offers)."""
@@ -136,6 +178,8 @@ class LocalProvider:
             )
         name, result = results[-1]
         if name == "check_availability":
+            if result.get("error") == "service_not_offered_by_professional":
+                self._remember_draft(plan)
             return wording.offer_text(result, period=when.period if when else "")
         return wording.booked_text(result)
 
@@ -212,6 +256,13 @@ class LocalProvider:
         return text
 
     def _human(self, plan: dict, results: list):
+        if ROBOT_QUESTION.search(nlu.plain(self.text)) and not results:
+            secretary = assistant_settings().secretary_name
+            return (
+                f"Sou {secretary}, a secretária virtual (um atendimento automático) da {clinic_name()}. "
+                "Posso marcar, remarcar e cancelar consultas e tirar dúvidas. Se preferir falar com uma pessoa "
+                "da equipe, escreva ATENDENTE."
+            )
         return self._handoff("patient_asked", results, "")
 
     def _emergency(self, plan: dict, results: list):
