@@ -3,6 +3,8 @@ the answers to pending questions, so a booking reads the same whoever made it.""
 
 from __future__ import annotations
 
+import re
+
 PERIOD_LABEL = {"morning": "de manhã", "afternoon": "à tarde", "evening": "à noite"}
 
 HELP = (
@@ -136,6 +138,10 @@ def info_text(result: dict, *, question: str = "") -> str:
         service = next(s for s in services if s["name"] == named)
         if service.get("price"):
             return f"{service['name']} ({service['duration_minutes']} min): {service['price']}."
+    if topic == "services" and question and re.search(r"\b(dura|demora|leva|tempo)", nlu.plain(question)):
+        named = nlu.match_name(question, [s["name"] for s in services])
+        lasting = [s for s in services if s["name"] == named] or services
+        return " ".join(f"{s['name']}: cerca de {s['duration_minutes']} minutos." for s in lasting)
     if result.get("best_match"):
         return result["best_match"]["answer"]
     if topic == "address" and result.get("address"):

@@ -23,6 +23,8 @@ from conversations.persona import assistant_settings, clinic_name, professional_
 
 MODEL = "regras-ptbr"
 DEFAULT_DAYS = 7
+DURATION_QUESTION = re.compile(r"\b(quanto tempo (dura|demora|leva)|dura quanto|demora quanto|duracao)\b")
+LATE_NOTICE = re.compile(r"\b(atrasad[oa]|atrasar|atraso|vou chegar tarde|chego (um pouco )?mais tarde|vou demorar)\b")
 ROBOT_QUESTION = re.compile(r"\b(robo|bot|chatbot|maquina|inteligencia artificial|ia|automatic[oa])\b")
 
 
@@ -50,13 +52,18 @@ class LocalProvider:
         when = nlu.parse_when(text, today=self.today) if text else None
         service = nlu.match_name(text, [s.name for s in services_facts()]) if text else None
         professional = nlu.match_name(text, professional_names()) if text else None
+        plain = nlu.plain(text)
+        if DURATION_QUESTION.search(plain):
+            intent = "clinic_info"
+        elif LATE_NOTICE.search(plain) and intent in ("unknown", "greeting", "yes", "no"):
+            intent = "running_late"
         draft = self._draft()
         if draft is not None:  # the patient is answering "which service?" of a request half made
             when = when or draft["when"]
             professional = professional or draft["professional"]
             if service and intent in ("unknown", "yes", "clinic_info", "greeting"):
                 intent = "book"
-        topic = nlu.info_topic(text) if text else None
+        topic = "services" if DURATION_QUESTION.search(plain) else (nlu.info_topic(text) if text else None)
         if intent in ("unknown", "yes", "no", "greeting") and (when is not None or service or professional):
             intent = "book"  # "amanhã às 10h", "amanhã não dá, semana que vem", "oi, tem dermatologista?"
         elif intent == "clinic_info" and topic in (None, "services", "professionals") and when is not None:
@@ -281,6 +288,12 @@ class LocalProvider:
         hello = f"{word}, {name}!" if name else f"{word}!"
         secretary = assistant_settings().secretary_name
         return f"{hello} Sou {secretary}, secretária virtual da {clinic_name()}. {wording.HELP}"
+
+    def _running_late(self, plan: dict, results: list):
+        return (
+            "Obrigada por avisar! Venha assim que puder. Se o atraso for grande, me escreva que eu vejo "
+            "outro horário para você."
+        )
 
     def _thanks(self, plan: dict, results: list):
         return "Por nada! Se precisar de mais alguma coisa, é só chamar."
