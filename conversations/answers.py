@@ -59,12 +59,24 @@ def _own_appointment(conversation: Conversation, ref: str):
     )
 
 
+_COUNTS = re.compile(r"\b\d+\s*(anos?|pessoas?|meses|mes|filhos?|criancas?|semanas?|dias|minutos?|min)\b")
+
+
 def _chosen(question, text: str, starts: list) -> int | None:
     """Which offered time the patient took: by number, weekday or time; "sim" takes the time
-    they had asked for when it was free (offered first)."""
+    they had asked for when it was free (offered first). A question, a count ("ele tem 3 anos",
+    "pra 2 pessoas") or a time that is not the option's ("às 10h" when 10:30 is offered) is not
+    a choice: the engine answers it."""
+    plain = nlu.plain(text)
+    if _COUNTS.search(plain) or ("?" in text and len(plain.split()) > 5):
+        return None
     index = nlu.choose_option(text, starts, today=timezone.localdate())
     if index is None and question.data.get("first_asked") and nlu.yes_no(text) is True:
         return 0
+    if index is not None:
+        when = nlu.parse_when(text, today=timezone.localdate())
+        if when is not None and when.time is not None and timezone.localtime(starts[index]).time() != when.time:
+            return None
     return index
 
 
@@ -204,9 +216,14 @@ def _booking_for_someone_else(conversation: Conversation) -> bool:
             created_at__gte=timezone.now() - timedelta(hours=2),
         )
         .order_by("-created_at")
-        .values_list("body", flat=True)[:8]
+        .values_list("body", flat=True)[:4]
     )
-    return any(nlu.for_someone_else(body) for body in recent)
+    for body in recent:  # newest first: the latest word on who the visit is for wins
+        if nlu.for_myself(body):
+            return False
+        if nlu.for_someone_else(body):
+            return True
+    return False
 
 
 def _answer_patient_name(conversation: Conversation, question, text: str) -> str | None:

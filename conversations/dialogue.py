@@ -168,6 +168,8 @@ def _fallback_text(toolbox: Toolbox) -> str:
         return EMERGENCY
     if toolbox.handoff_reason == "medical_question":
         return MEDICAL
+    if toolbox.handoff_reason == "complaint":
+        return "Sinto muito pelo transtorno. Vou passar sua mensagem agora para a equipe da clínica."
     if toolbox.handoff_reason:
         return ""
     return TROUBLE
@@ -209,7 +211,7 @@ def dialogue_reply(*, conversation: Conversation, messages: list[Message]) -> Di
         if text:
             log.warning("reply from %s withheld: failed the output check", used)
         text = _fallback_text(toolbox)
-    elif toolbox.handoff_reason and toolbox.handoff_reason not in ("emergency", "medical_question"):
+    elif toolbox.handoff_reason and toolbox.handoff_reason not in ("emergency", "medical_question", "complaint"):
         text = ""  # the transfer message says it
     intent = _intent(toolbox, hint)
     metrics.INTENTS.labels(_tenant(), intent).inc()

@@ -46,6 +46,8 @@ RESUMED = "Combinado! Você voltará a receber lembretes das suas consultas. Par
 
 def _with_privacy_notice(conversation: Conversation, reply: EngineReply) -> EngineReply:
     """The first reply to a new contact carries a one-line privacy notice (LGPD)."""
+    if reply.intent == "consent" or reply.handoff_reason == "emergency":
+        return reply  # not after "PARAR", and nothing between "ligue 192" and the transfer
     if not reply.text or Message.objects.filter(conversation=conversation, direction=Message.Direction.OUT).exists():
         return reply
     from conversations.persona import privacy_notice

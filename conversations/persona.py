@@ -97,26 +97,38 @@ def privacy_notice() -> str:
     return render_to_string("messages/privacy_notice.txt", {"clinic": clinic_name()}).strip()
 
 
-def faq_best_match(question: str) -> FaqEntry | None:
-    """The FAQ entry whose question is closest to the patient's (typos and word order welcome)."""
-    from rapidfuzz import fuzz
+_STOPWORDS = {
+    "o", "a", "os", "as", "de", "da", "do", "das", "dos", "para", "pra", "pro", "voces", "voce", "vcs", "vc",
+    "tem", "que", "e", "um", "uma", "com", "na", "no", "me", "eu", "qual", "quais", "como", "em", "se", "ai",
+}  # fmt: skip
 
+
+def _content_words(text: str) -> list[str]:
     from conversations.llm import nlu
 
-    asked = nlu.plain(question)[:300]
+    return [word for word in nlu.plain(text).split() if word not in _STOPWORDS and len(word) > 1]
+
+
+def faq_best_match(question: str) -> FaqEntry | None:
+    """The FAQ entry whose question is closest to the patient's (typos and word order welcome).
+    Precision first: most of the entry's own words must be in the patient's question, so
+    "vocês atendem criança?" does not get the answer to "vocês atendem sábado?"."""
+    from rapidfuzz import fuzz, process
+
+    asked = _content_words(question[:300])
     if not asked:
         return None
-    entries = FaqEntry.objects.all()[:200]
-    scored = sorted(
-        ((fuzz.token_set_ratio(asked, nlu.plain(entry.question)), entry.pk, entry) for entry in entries),
-        key=lambda item: item[0],
-        reverse=True,
-    )
-    if not scored or scored[0][0] < 65:
-        return None
-    if len(scored) > 1 and scored[0][0] - scored[1][0] < 10:
-        return None  # two entries fit about as well: let the topic decide
-    return scored[0][2]
+    best: tuple[float, FaqEntry] | None = None
+    for entry in FaqEntry.objects.all()[:200]:
+        words = _content_words(entry.question)
+        if not words:
+            continue
+        present = sum(1 for word in words if process.extractOne(word, asked, scorer=fuzz.ratio, score_cutoff=85))
+        coverage = present / len(words)
+        score = fuzz.token_set_ratio(" ".join(asked), " ".join(words))
+        if coverage >= 0.6 and score >= 65 and (best is None or score > best[0]):
+            best = (score, entry)
+    return best[1] if best else None
 
 
 def clinic_info(topic: str, question: str = "") -> dict:

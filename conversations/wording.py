@@ -153,7 +153,7 @@ def info_text(result: dict, *, question: str = "") -> str:
         return f"Atendemos {result['opening_hours']}."
     if topic == "insurance" and result.get("insurance_plans"):
         plans = result["insurance_plans"]
-        return "Convênios aceitos: " + ", ".join(plans) + ". Também atendemos particular."
+        return "Convênios aceitos: " + ", ".join(plans) + "."
     if topic == "payment" and result.get("payment_methods"):
         return f"Formas de pagamento: {result['payment_methods']}."
     if topic in ("prices", "services") and result.get("services"):
@@ -165,6 +165,8 @@ def info_text(result: dict, *, question: str = "") -> str:
     if topic == "professionals" and result.get("professionals"):
         lines = [f"- {p['name']}: {', '.join(p['services'])}" for p in result["professionals"]]
         return "Nossa equipe:\n" + "\n".join(lines)
+    if topic == "other" and result.get("about"):
+        return result["about"]
     if faq:
         return " ".join(entry["answer"] for entry in faq[:2])
     if topic == "preparation" and result.get("services"):

@@ -23,6 +23,15 @@ from conversations.persona import assistant_settings, clinic_name, professional_
 
 MODEL = "regras-ptbr"
 DEFAULT_DAYS = 7
+MY_APPOINTMENTS = re.compile(
+    r"\b(minhas? consultas?|consultas? (que )?(eu )?tenho|tenho (alguma )?consultas?|minha proxima consulta|"
+    r"quando e minha consulta)\b"
+)
+CONTACT_QUESTION = re.compile(r"\b(telefone|whatsapp|numero de contato|email|e mail)\b")
+COMPLAINT = re.compile(
+    r"\b(porcaria|pessim[oa]|absurdo|reclamar|reclamacao|descaso|ninguem atende|horrivel|vergonha|desrespeito)\b"
+)
+BOOKING_VERB = re.compile(r"\b(marcar|marca|agendar|agenda|horario|vaga|encaixe|consultar)\b")
 DURATION_QUESTION = re.compile(r"\b(quanto tempo (dura|demora|leva)|dura quanto|demora quanto|duracao)\b")
 LATE_NOTICE = re.compile(r"\b(atrasad[oa]|atrasar|atraso|vou chegar tarde|chego (um pouco )?mais tarde|vou demorar)\b")
 ROBOT_QUESTION = re.compile(r"\b(robo|bot|chatbot|maquina|inteligencia artificial|ia|automatic[oa])\b")
@@ -68,6 +77,19 @@ class LocalProvider:
             intent = "book"  # "amanhã às 10h", "amanhã não dá, semana que vem", "oi, tem dermatologista?"
         elif intent == "clinic_info" and topic in (None, "services", "professionals") and when is not None:
             intent = "book"  # "vcs tem dermatologista? queria na terça": asking for a time
+        if CONTACT_QUESTION.search(plain) and intent in ("unknown", "clinic_info"):
+            intent, topic = "clinic_info", "address"
+        if MY_APPOINTMENTS.search(plain) and intent in ("clinic_info", "book", "unknown", "confirm"):
+            intent = "my_appointments"
+        if COMPLAINT.search(plain) and intent in ("unknown", "greeting", "no", "clinic_info"):
+            intent = "complaint"
+        moving = self._appointment_being_moved()
+        if moving and intent in ("book", "unknown", "yes", "no", "greeting") and when is not None:
+            intent = "reschedule"  # "pode ser segunda?" while choosing a new time for an appointment
+        if intent == "unknown" and when is None and "?" in text:
+            intent, topic = "clinic_info", topic or "other"  # "vcs atendem criança?": ask the FAQ and the facts
+        if intent == "book" and when is None and not professional and "?" in text and not BOOKING_VERB.search(plain):
+            intent, topic = "clinic_info", topic or "other"  # "a consulta é com hora marcada?": a question
         if not service and not professional:
             service = self._service_in_talk()
         self._plan = {
@@ -76,8 +98,16 @@ class LocalProvider:
             "service": service or "",
             "professional": professional or "",
             "topic": topic,
+            "moving": moving,
         }
         return self._plan
+
+    def _appointment_being_moved(self) -> int | None:
+        """The appointment whose new time is being chosen (a reschedule offer is pending)."""
+        question = pending_question_get(conversation=self.conversation)
+        if question is not None and question.kind == "slot_choice" and question.ref.isdigit():
+            return int(question.ref)
+        return None
 
     def _draft(self) -> dict | None:
         question = pending_question_get(conversation=self.conversation)
@@ -149,13 +179,23 @@ class LocalProvider:
         when = plan["when"]
         if not when or not when.time:
             return None
-        day = when.first_day or self.today
         if when.first_day and when.last_day and when.last_day != when.first_day:
             return None
+        day = when.first_day or self._offered_day() or self.today
         start = datetime.combine(day, when.time, tzinfo=timezone.get_current_timezone())
         if when.first_day is None and start <= timezone.now():
             start += timedelta(days=1)
         return start
+
+    def _offered_day(self) -> date | None:
+        """ "Pode ser às 10h?" after times offered for one day means that day."""
+        question = pending_question_get(conversation=self.conversation)
+        if question is None or question.kind not in ("slot_offer", "slot_choice"):
+            return None
+        options = question.data.get("options") or []
+        starts = [datetime.fromisoformat(o["start"] if isinstance(o, dict) else o) for o in options]
+        days = {timezone.localtime(start).date() for start in starts}
+        return days.pop() if len(days) == 1 else None
 
     def _book(self, plan: dict, results: list):
         when = plan["when"]
@@ -192,6 +232,8 @@ class LocalProvider:
 
     def _appointments(self, plan: dict, results: list, action: str):
         """Reschedule or cancel: find the patient's appointment first."""
+        if not results and plan["moving"] and action == "reschedule":
+            return self._new_time_for(plan["moving"], plan)
         if not results:
             return _call("list_my_appointments")
         name, result = results[-1]
@@ -199,6 +241,17 @@ class LocalProvider:
             rows = result.get("appointments") or []
             if not rows:
                 return "Não encontrei consultas marcadas para este número. Quer marcar uma?"
+            when = plan["when"]
+            if len(rows) > 1 and when is not None and when.first_day and action == "cancel":
+                # "cancela a de quinta": the one on that day, when there is exactly one
+                on_day = [
+                    row
+                    for row in rows
+                    if when.first_day
+                    <= datetime.fromisoformat(row["start"]).date()
+                    <= (when.last_day or when.first_day)
+                ]
+                rows = on_day if len(on_day) == 1 else rows
             if len(rows) > 1:
                 pending_question_set(
                     conversation=self.conversation,
@@ -218,20 +271,34 @@ class LocalProvider:
                 return _call(
                     "reschedule_appointment", appointment_id=appointment["appointment_id"], new_start=start.isoformat()
                 )
-            first, last, period = self._range(plan)
-            return _call(
-                "check_availability",
-                date_from=first,
-                date_to=last,
-                period=period,
-                appointment_id=appointment["appointment_id"],
-            )
+            return self._new_time_for(appointment["appointment_id"], plan)
         if name == "cancel_appointment":
             return result.get("ask") or wording.booked_text(result)
         if name == "check_availability":
             when = plan["when"]
             return wording.offer_text(result, period=when.period if when else "", rescheduling=True)
         return wording.booked_text(result)
+
+    def _new_time_for(self, appointment_id: int, plan: dict) -> ToolCall:
+        """Look for a new time for that appointment (its service and professional), offering
+        the asked time first when there is one."""
+        start = self._exact_start(plan)
+        if start is not None:
+            day = timezone.localtime(start).date().isoformat()
+            return _call(
+                "check_availability",
+                date_from=day,
+                date_to=day,
+                time=f"{timezone.localtime(start):%H:%M}",
+                appointment_id=appointment_id,
+            )
+        first, last, period = self._range(plan)
+        return _call("check_availability", date_from=first, date_to=last, period=period, appointment_id=appointment_id)
+
+    def _complaint(self, plan: dict, results: list):
+        return self._handoff(
+            "complaint", results, "Sinto muito pelo transtorno. Vou passar sua mensagem agora para a equipe da clínica."
+        )
 
     def _reschedule(self, plan: dict, results: list):
         return self._appointments(plan, results, "reschedule")

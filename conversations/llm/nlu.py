@@ -1548,12 +1548,22 @@ def _dates_for(day_month: tuple[int, int], first: date, last: date) -> list[date
     return out
 
 
-_FOR_SOMEONE_ELSE_RE = re.compile(
-    r"\b(?:pra|pro|para|p)\s+(?:o\s+|a\s+)?(?:meu|minha)\s+(?:filh[oa]s?|marido|esposa|mae|pai|avo|neto|neta|"
-    r"sobrinh[oa]|irma|irmao|namorad[oa]|companheir[oa]|sogr[oa]|entead[oa]|bebe|crianca)\b"
+_RELATIVES = (
+    r"filh[oa]s?|marido|esposa|esposo|mae|pai|avo|vo|vovo|neto|neta|sobrinh[oa]|irma|irmao|namorad[oa]|noiv[oa]|"
+    r"companheir[oa]|sogr[oa]|entead[oa]|cunhad[oa]|prim[oa]|tia|tio|amig[oa]|afilhad[oa]|bebe|crianca"
 )
+_FOR_SOMEONE_ELSE_RE = re.compile(
+    rf"\b(?:pra|pro|para|p)\s+(?:o\s+|a\s+)?(?:(?:meu|minha|um|uma)\s+)(?:{_RELATIVES})\b"
+)
+_FOR_MYSELF_RE = re.compile(r"\b(?:pra|para)\s+mim\b")
 
 
 def for_someone_else(text: str) -> bool:
     """Is the patient booking for a child or relative ("é pro meu filho", "para minha mãe")?"""
-    return bool(text) and bool(_FOR_SOMEONE_ELSE_RE.search(plain(text[:2000])))
+    canon = plain(text[:2000]) if text else ""
+    return bool(_FOR_SOMEONE_ELSE_RE.search(canon)) and not _FOR_MYSELF_RE.search(canon)
+
+
+def for_myself(text: str) -> bool:
+    """ "Quero marcar outra pra mim": this time the patient is the WhatsApp contact."""
+    return bool(text) and bool(_FOR_MYSELF_RE.search(plain(text[:2000])))
