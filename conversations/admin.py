@@ -146,6 +146,12 @@ class AssistantSettingsForm(forms.ModelForm):
         help_text="Deixe em branco para manter a chave salva. Sem chave salva: a chave global do servidor.",
     )
     clear_api_key = forms.BooleanField(label="apagar a chave salva", required=False)
+    llm_base_url = forms.URLField(
+        label="URL do servidor (OpenAI compatível)",
+        required=False,
+        assume_scheme="https",
+        help_text="Ex.: Ollama ou vLLM da clínica.",
+    )
 
     class Meta:
         model = AssistantSettings
