@@ -208,7 +208,6 @@ class Toolbox:
 
     conversation: Conversation
     handoff_reason: str = ""
-    quoted: set = field(default_factory=set)  # slot starts offered or booked this turn (UTC datetimes)
     outcomes: list = field(default_factory=list)  # (tool name, status or error) in call order
 
     @property
@@ -332,7 +331,6 @@ class Toolbox:
             }
             for index, slot in enumerate(slots, 1)
         ]
-        self.quoted.update(slot.start for slot in slots)
         if slots and appointment is not None:
             # A new time for an existing appointment: "a segunda" moves it (answers.slot_choice).
             pending_question_set(
@@ -497,7 +495,6 @@ class Toolbox:
         except AgendaError as exc:
             return {"error": "agenda_error", "detail": exc.detail}
         pending_question_clear(conversation=self.conversation)
-        self.quoted.add(appointment.start)
         return {
             "status": "booked",
             **self._describe(appointment),
@@ -547,7 +544,6 @@ class Toolbox:
         except AgendaError as exc:
             return {"error": "agenda_error", "detail": exc.detail}
         pending_question_clear(conversation=self.conversation)
-        self.quoted.add(new.start)
         return {"status": "rescheduled", "previous": when_label(appointment.start), **self._describe(new)}
 
     def _cancel_appointment(self, args: dict) -> dict:
@@ -570,7 +566,6 @@ class Toolbox:
             .order_by("start")[:10]
         )
         appointments = [self._describe(row) for row in rows]
-        self.quoted.update(row.start for row in rows)
         return {"appointments": appointments}
 
     def _clinic_info(self, args: dict) -> dict:
